@@ -1,0 +1,131 @@
+"""Render a KernelIR into a Python module with jinja2 templates (templates/<target>/).
+
+The IR is plain data: expression strings are parsed back with every name a real symbol and
+evaluate=False, so the printed code follows the IR exactly. Templates hold structure, the printer
+holds maths.
+"""
+from __future__ import annotations
+
+import keyword
+import pprint
+from functools import lru_cache
+
+import jinja2
+import sympy as sp
+from sympy.parsing.sympy_parser import parse_expr
+
+from .. import __version__
+from ..errors import BuildError
+from ..paths import templates_dir
+from .torch_printer import torch_code
+
+_PARSE_GLOBALS: dict = {}
+exec("from sympy import *", _PARSE_GLOBALS)  # noqa: S102 - the SymPy namespace for parse_expr
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, autoescape=False)
+
+
+def _parser(ir: dict):
+    names = [d["name"] for d in ir["definitions"]] + [s["name"] for s in ir["states"]]
+    names += [p["name"] for p in ir["params"]] + [ir["input"], "psi"]
+    names += [t for t, _ in ir["jacobians"]["cse"]] + ["x"]
+    local = {n: sp.Symbol(n, real=True) for n in names}
+
+    def parse(text: str | None) -> sp.Expr | None:
+        if text is None:
+            return None
+        return parse_expr(text, local_dict=dict(local), global_dict=_PARSE_GLOBALS, evaluate=False)
+
+    return parse
+
+
+def py_tuple(items: list[str | None]) -> str:
+    """A Python tuple literal; None marks a structural zero."""
+    body = ", ".join("None" if i is None else i for i in items)
+    return f"({body},)" if len(items) == 1 else f"({body})"
+
+
+def py_matrix(rows: list[list[str | None]]) -> str:
+    """A tuple of row tuples, one row per line."""
+    if not rows:
+        return "()"
+    inner = "".join(f"\n            {py_tuple(r)}," for r in rows)
+    return f"({inner}\n        )"
+
+
+def render_torch(ir: dict, sympy_version: str) -> str:
+    """The generated torch backend module for one neuron, as text."""
+    parse = _parser(ir)
+    code = lambda text: None if text is None else torch_code(parse(text))  # noqa: E731
+    jac = ir["jacobians"]
+    names = [d["name"] for d in ir["definitions"]]
+    for n in names + ir["carried"] + [p["name"] for p in ir["params"]]:
+        if keyword.iskeyword(n):
+            raise BuildError(f"{ir['spec_file']}: symbol '{n}' is a Python keyword")
+    definitions = [(d["name"], d["kind"], code(d["expr"])) for d in ir["definitions"]]
+    surrogate = ir["output"]["surrogate"]
+    context = {
+        "ir": ir,
+        "hyprgen_version": __version__,
+        "sympy_version": sympy_version,
+        "meta": pprint.pformat(_meta(ir, sympy_version), width=100, sort_dicts=False),
+        "carried": ir["carried"],
+        "params": [p["name"] for p in ir["params"]],
+        "forward_plain": _forward_lines(ir, definitions, autograd=False),
+        "forward_autograd": _forward_lines(ir, definitions, autograd=True),
+        "next_state": py_tuple([code(e) for e in ir["next_state"]]),
+        "output": code(ir["output"]["expr"]),
+        "surrogate": None if surrogate is None else code(surrogate["expr"]),
+        "cse": [(t, code(e)) for t, e in jac["cse"]],
+        "jacobians": [
+            ("A", py_matrix([[code(e) for e in row] for row in jac["A"]])),
+            ("c", py_tuple([code(e) for e in jac["c"]])),
+            ("D", py_matrix([[code(e) for e in row] for row in jac["D"]])),
+            ("a", py_tuple([code(e) for e in jac["a"]])),
+            ("gamma", str(code(jac["gamma"]))),
+            ("delta", py_tuple([code(e) for e in jac["delta"]])),
+        ],
+    }
+    return _environment().get_template("torch/module.py.j2").render(**context)
+
+
+def _unpack(names: list[str], source: str) -> list[str]:
+    if not names:
+        return []
+    return [f"{', '.join(names)}{',' if len(names) == 1 else ''} = {source}"]
+
+
+def _forward_lines(ir: dict, definitions: list[tuple[str, str, str]], autograd: bool) -> list[str]:
+    """Statements of one step: unpack state and parameters, then every definition in order."""
+    lines = _unpack(ir["carried"], "state") + _unpack([p["name"] for p in ir["params"]], "params")
+    for name, kind, value in definitions:
+        if kind == "spike":
+            value = f"{'spike_with_surrogate' if autograd else 'heaviside'}({value})"
+        elif kind == "reset" and autograd and ir["detach_reset"]:
+            value = f"({value}).detach()"
+        lines.append(f"{name} = {value}")
+    return lines
+
+
+def _meta(ir: dict, sympy_version: str) -> dict:
+    return {
+        "name": ir["name"],
+        "doc": ir["doc"],
+        "ir_version": ir["ir_version"],
+        "hyprgen_version": ir["hyprgen_version"],
+        "sympy_version": sympy_version,
+        "spec_file": ir["spec_file"],
+        "spec_hash": ir["spec_hash"],
+        "carried": ir["carried"],
+        "state_init": {s["name"]: s["init"] for s in ir["states"] if s["carried"]},
+        "params": ir["params"],
+        "output": ir["output"]["kind"],
+        "surrogate": None if ir["output"]["surrogate"] is None else ir["output"]["surrogate"]["name"],
+        "detach_reset": ir["detach_reset"],
+    }

@@ -1,0 +1,25 @@
+"""Errors hyprgen shows to users: one line that names the file, the symbol and the problem."""
+
+
+class HyprgenError(Exception):
+    """Base class: the CLI prints these without a traceback."""
+
+
+class SpecError(HyprgenError):
+    """A neuron spec is invalid. `where` is 'file:line' of the offending declaration."""
+
+    def __init__(self, problem: str, where: str | None = None, symbol: str | None = None):
+        self.problem, self.where, self.symbol = problem, where, symbol
+        parts = [where] if where else []
+        if symbol:
+            parts.append(f"symbol '{symbol}'")
+        parts.append(problem)
+        super().__init__(": ".join(parts))
+
+
+class BuildError(HyprgenError):
+    """Code generation failed (e.g. a function with no printer for the target)."""
+
+
+class ShapeError(HyprgenError, ValueError):
+    """A tensor given to the runtime has the wrong rank, size or dtype."""

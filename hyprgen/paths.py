@@ -1,0 +1,21 @@
+"""Where templates, shipped specs and generated modules live (source checkout or installed)."""
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+
+def _package_dir(package: str) -> Path:
+    return Path(str(files(package)))
+
+
+def templates_dir() -> Path:
+    return _package_dir("hyprgen.templates")
+
+
+def neurons_dir() -> Path:
+    return _package_dir("hyprgen.neurons")
+
+
+def generated_dir() -> Path:
+    return _package_dir("hyprgen.generated")

@@ -1,0 +1,19 @@
+import os
+
+import pytest
+import torch
+
+from hyprgen.build import shipped_specs
+
+SHIPPED = [p.stem for p in shipped_specs()]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """User builds go to a fresh cache so tests never read a developer's cache."""
+    os.environ["HYPRGEN_CACHE"] = str(tmp_path_factory.mktemp("hyprgen-cache"))
