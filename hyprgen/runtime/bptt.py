@@ -1,0 +1,27 @@
+"""BPTT: autograd through the generated forward (surrogate injected), with the same losses."""
+from __future__ import annotations
+
+import torch
+
+from . import losses
+from .learners import Learner, StepResult
+from .network import RSNN
+
+
+class BPTT(Learner):
+    """detach_recurrent=True stops the gradient through W_rec's input o^{t-1}: with one hidden layer
+    and a linear readout this is exactly the graph whose gradient HYPR computes (HYPR.md §8)."""
+
+    def __init__(self, net: RSNN, loss: str = "ce", detach_recurrent: bool = False):
+        super().__init__(net, loss)
+        self.detach_recurrent = detach_recurrent
+
+    def step(self, x: torch.Tensor, target: torch.Tensor, optimizer=None, mask: torch.Tensor | None = None) -> StepResult:
+        self._prepare(x, target, mask, optimizer)
+        normalizer = losses.default_normalizer(self.loss, target, mask, self.net.n_out)
+        with torch.enable_grad():
+            y, _ = self.net(x, differentiable=True, detach_recurrent=self.detach_recurrent)
+            loss = losses.loss_sum(self.loss, y, target, mask) / normalizer
+            loss.backward()
+        self._finish(optimizer)
+        return StepResult(loss.detach(), y.detach())

@@ -1,0 +1,78 @@
+"""EProp: the naive per-step forward-eligibility form of HYPR's gradient (shared/HYPR.md §3).
+
+Every step updates every trace ε^t = A^t ε^{t-1} + c^t p^t and adds λ^t (a^t ε^{t-1} + γ^t p^t) to
+the gradient: O(B·n·m·d²) memory traffic per step, the "slow online" baseline. With
+jacobians="autograd" the local Jacobians come from torch.func on the generated step rather than
+from the generator, which makes this class the test oracle for HYPR.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import losses
+from .autograd_jacobians import jacobians_by_autograd
+from .chunk import Traces
+from .learners import Learner, StepResult, add_layer_grads
+from .local import densify
+from .network import RSNN
+
+
+class EProp(Learner):
+    def __init__(self, net: RSNN, loss: str = "ce", jacobians: str = "generated"):
+        super().__init__(net, loss)
+        if jacobians not in ("generated", "autograd"):
+            raise ValueError(f"jacobians must be 'generated' or 'autograd', got {jacobians!r}")
+        self.jacobians = jacobians
+
+    def _local(self, layer, r_prev, current):
+        if self.jacobians == "autograd":
+            nxt, out = layer.neuron.step(r_prev, current, layer.params_tuple())
+            with torch.enable_grad():
+                J = jacobians_by_autograd(layer.neuron, r_prev, current, layer.params_tuple())
+            return nxt, out, J
+        nxt, out, jac = layer.neuron.step_with_jacobians(r_prev, current, layer.params_tuple())
+        return nxt, out, densify(jac, current.shape, current.dtype, current.device)
+
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, target: torch.Tensor, optimizer=None, mask: torch.Tensor | None = None) -> StepResult:
+        """Gradient of the whole sequence x [B, T, n_in] into .grad, then (if given) one optimizer step."""
+        self._prepare(x, target, mask, optimizer)
+        B, T, _ = x.shape
+        net = self.net
+        normalizer = losses.default_normalizer(self.loss, target, mask, net.n_out)
+        state = net.init_state(B)
+        traces = [Traces.zeros(B, L.n, L.d, L.m, len(L.neuron.META["params"]), L.W_in) for L in net.layers]
+        grads = [[L.W_in.new_zeros(L.n, L.m), L.W_in.new_zeros(L.n),
+                  L.W_in.new_zeros(L.n, len(L.neuron.META["params"]))] for L in net.layers]
+        outputs, total = [], x.new_zeros(())
+        for t in range(T):
+            h, local = x[:, t], []
+            for i, layer in enumerate(net.layers):  # forward, bottom-up
+                pre = torch.cat([h, state[i].o], -1) if layer.recurrent else h           # p^t [B, m]
+                current = layer.current(layer.feedforward(h[None])[0], state[i].o)       # I^t [B, n]
+                r, o, J = self._local(layer, state[i].r, current)
+                local.append((pre, J))
+                state[i].r, state[i].o = tuple(r), o
+                h = o
+            y = h[:, None]                                                               # [B, 1, n_out]
+            m_t = None if mask is None else mask[:, t:t + 1]
+            loss, dl_dy = losses.learning_signal(self.loss, y, target[:, t:t + 1], m_t, normalizer)
+            total += loss
+            outputs.append(h)
+            signal = dl_dy[:, 0]                                                         # λ^t [B, n_out]
+            for i in range(len(net.layers) - 1, -1, -1):  # learning signals top-down, same step
+                layer, (pre, J), tr = net.layers[i], local[i], traces[i]
+                # gradient with ε^{t-1}: λ (a ε^{t-1} + γ p)
+                a_eps = (J.a.unsqueeze(-2) @ tr.eps).squeeze(-2)                        # [B, n, m]
+                grads[i][0] += torch.einsum("bn,bnm->nm", signal, a_eps + J.gamma[..., None] * pre[:, None])
+                grads[i][1] += (signal * ((J.a * tr.eps_b).sum(-1) + J.gamma)).sum(0)
+                grads[i][2] += torch.einsum("bn,bnp->np", signal, (J.a.unsqueeze(-2) @ tr.Theta).squeeze(-2) + J.delta)
+                # traces: ε^t = A ε^{t-1} + c p
+                tr.eps = J.A @ tr.eps + J.c[..., None] * pre[:, None, None, :]
+                tr.eps_b = (J.A @ tr.eps_b[..., None]).squeeze(-1) + J.c
+                tr.Theta = J.A @ tr.Theta + J.D
+                signal = (signal * J.gamma) @ layer.W_in
+        for layer, (W, b, theta) in zip(net.layers, grads):
+            add_layer_grads(layer, W, b, theta)
+        self._finish(optimizer)
+        return StepResult(total, torch.stack(outputs, 1))

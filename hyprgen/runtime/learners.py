@@ -1,0 +1,57 @@
+"""Shared plumbing of the learners (HYPR, BPTT, EProp): checks, gradients into .grad, optimizer steps."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import losses
+from .network import Layer, RSNN
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor      # scalar: the normalized loss of this call (see losses.py)
+    outputs: torch.Tensor   # [B, T, n_out] readout values, detached
+
+
+class Learner:
+    """Base: subclasses compute gradients into .grad; `finish` steps an optimizer and clamps."""
+
+    def __init__(self, net: RSNN, loss: str = "ce"):
+        if not isinstance(net, RSNN):
+            raise TypeError(f"expected a hyprgen.RSNN, got {type(net).__name__}")
+        if loss not in losses.LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {losses.LOSSES}")
+        self.net, self.loss = net, loss
+
+    def _prepare(self, x, target, mask, optimizer):
+        self.net.check_input(x)
+        losses.check_target(self.loss, x.new_empty(x.shape[0], x.shape[1], self.net.n_out), target, mask)
+        if target.shape[0] != x.shape[0]:
+            raise ValueError(f"batch sizes differ: input {x.shape[0]}, target {target.shape[0]}")
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+
+    def _finish(self, optimizer) -> None:
+        if optimizer is not None:
+            optimizer.step()
+            self.net.clamp_()
+
+
+def add_grad(param: torch.Tensor | None, value: torch.Tensor) -> None:
+    """param.grad += value (creating it), as autograd's backward would."""
+    if param is None:
+        return
+    value = value.to(param.dtype)
+    param.grad = value.clone() if param.grad is None else param.grad + value
+
+
+def add_layer_grads(layer: Layer, W: torch.Tensor, b: torch.Tensor, theta: torch.Tensor) -> None:
+    """Split ΔW [n, m] into W_in | W_rec and add ΔW, Δb [n], Δθ [n, p] to the layer's .grad."""
+    add_grad(layer.W_in, W[:, : layer.n_in])
+    if layer.recurrent:
+        add_grad(layer.W_rec, W[:, layer.n_in:])
+    add_grad(layer.bias, b)
+    for k, p in enumerate(layer.neuron.META["params"]):
+        add_grad(layer.theta[p["name"]], theta[:, k])

@@ -1,0 +1,71 @@
+"""Per-step losses and their same-step learning signals ∂l^t/∂y^t (shared/HYPR.md §3).
+
+Reductions (every learner uses the same ones, so their gradients compare):
+- "ce": cross-entropy at every step whose target is not `ignore_index` (-100); the sum over
+  labelled (b, t) divided by `normalizer` (by default the number of labelled steps in the call).
+- "mse": squared error at every step where `mask` is true (all steps without a mask), summed over
+  outputs and (b, t), divided by `normalizer` (default: the number of counted (b, t) times n_out).
+HYPR's sequence mode passes the normalizer of the whole sequence to every chunk, so its gradient
+is that of the mean over the sequence; streaming mode normalizes each chunk on its own.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ShapeError
+
+IGNORE_INDEX = -100
+LOSSES = ("ce", "mse")
+
+
+def check_target(kind: str, y: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> None:
+    """y: [B, T, n_out]."""
+    B, T, n_out = y.shape
+    if kind not in LOSSES:
+        raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
+    if not isinstance(target, torch.Tensor):
+        raise ShapeError(f"target must be a tensor, got {type(target).__name__}")
+    if kind == "ce":
+        if target.shape != (B, T) or target.dtype != torch.long:
+            raise ShapeError(f"cross-entropy target must be a long tensor [B={B}, T={T}] of class indices "
+                             f"(ignore_index={IGNORE_INDEX}), got {target.dtype} {tuple(target.shape)}")
+        bad = (target != IGNORE_INDEX) & ((target < 0) | (target >= n_out))
+        if bad.any():
+            raise ShapeError(f"cross-entropy target has class indices outside [0, {n_out}) "
+                             f"(e.g. {target[bad][0].item()})")
+    else:
+        if target.shape != (B, T, n_out):
+            raise ShapeError(f"MSE target must be [B={B}, T={T}, n_out={n_out}], got {tuple(target.shape)}")
+        if not torch.isfinite(target).all():
+            raise ValueError("MSE target contains NaN or inf values")
+    if mask is not None and mask.shape != (B, T):
+        raise ShapeError(f"mask must be [B={B}, T={T}], got {tuple(mask.shape)}")
+
+
+def default_normalizer(kind: str, target: torch.Tensor, mask: torch.Tensor | None, n_out: int) -> float:
+    if kind == "ce":
+        return float((target != IGNORE_INDEX).sum().clamp_min(1))
+    count = target.shape[0] * target.shape[1] if mask is None else int(mask.sum())
+    return float(max(count, 1) * n_out)
+
+
+def loss_sum(kind: str, y: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Σ over counted (b, t) of the per-step loss (not normalized). y: [B, T, n_out]."""
+    if kind == "ce":
+        return F.cross_entropy(y.reshape(-1, y.shape[-1]), target.reshape(-1), ignore_index=IGNORE_INDEX,
+                               reduction="sum")
+    err = (y - target) ** 2
+    if mask is not None:
+        err = err * mask[..., None].to(err.dtype)
+    return err.sum()
+
+
+def learning_signal(kind: str, y: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+                    normalizer: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, ∂loss/∂y^t for every t) with loss = loss_sum / normalizer. y: [B, T, n_out] (any dtype)."""
+    y = y.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = loss_sum(kind, y, target, mask) / normalizer
+        (grad,) = torch.autograd.grad(loss, y)
+    return loss.detach(), grad

@@ -1,0 +1,187 @@
+"""Recurrent spiking networks built from generated neurons.
+
+A `Layer` is n neurons of one generated model with synapses W = [W_in | W_rec] and bias b
+(shared/HYPR.md §1): I^t = W_in x^t + W_rec o^{t-1} + b, (r^t, o^t) = F(r^{t-1}, I^t; θ).
+An `RSNN` stacks spiking layers and a readout layer (leaky integrator or linear) of the same form.
+Tensors are batch-first at the API ([B, T, features]) and time-major inside loops.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..derive import IR_VERSION
+from ..errors import ShapeError
+from .neuron import clamp_param_, resolve, sample_param
+
+
+class LinearNeuron:
+    """The non-leaky readout y^t = I^t as a neuron module with no state (d = 0, p = 0)."""
+
+    __name__ = "linear"
+    META = {"name": "linear", "doc": "non-leaky readout y = I", "ir_version": IR_VERSION,
+            "hyprgen_version": __version__, "carried": [], "state_init": {}, "params": [],
+            "output": "continuous", "surrogate": None, "detach_reset": False}
+
+    @staticmethod
+    def init_state(batch, n, dtype=torch.float32, device=None):
+        return ()
+
+    @staticmethod
+    def step(state, I, params):
+        return (), I
+
+    step_autograd = step
+
+    @staticmethod
+    def step_with_jacobians(state, I, params):
+        return (), I, {"A": (), "c": (), "D": (), "a": (), "gamma": 1.0, "delta": ()}
+
+
+@dataclass
+class LayerState:
+    """What a layer carries from one step (or chunk) to the next."""
+
+    r: tuple[torch.Tensor, ...]  # d tensors [B, n]: the carried state r^t
+    o: torch.Tensor              # [B, n]: the output o^t (read by the recurrent synapses)
+
+    def detach(self) -> "LayerState":
+        return LayerState(tuple(x.detach() for x in self.r), self.o.detach())
+
+
+class Layer(nn.Module):
+    def __init__(self, n_in: int, n: int, neuron: ModuleType, recurrent: bool, generator=None,
+                 weight_scale: float = 1.0):
+        super().__init__()
+        self.neuron = resolve(neuron) if not isinstance(neuron, LinearNeuron) else neuron
+        self.n_in, self.n, self.recurrent = n_in, n, recurrent
+        fan_in = n_in + (n if recurrent else 0)
+        bound = weight_scale / math.sqrt(fan_in)
+        self.W_in = nn.Parameter(torch.empty(n, n_in).uniform_(-bound, bound, generator=generator))
+        self.W_rec = nn.Parameter(torch.empty(n, n).uniform_(-bound, bound, generator=generator)) if recurrent else None
+        self.bias = nn.Parameter(torch.zeros(n))
+        self.theta = nn.ParameterDict({p["name"]: nn.Parameter(sample_param(p["init"], n, generator))
+                                       for p in self.neuron.META["params"]})
+        self.clamp_()
+
+    @property
+    def d(self) -> int:
+        return len(self.neuron.META["carried"])
+
+    @property
+    def m(self) -> int:
+        return self.n_in + (self.n if self.recurrent else 0)
+
+    def params_tuple(self) -> tuple[torch.Tensor, ...]:
+        return tuple(self.theta[p["name"]] for p in self.neuron.META["params"])
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Apply every parameter's clamp constraint (the learners call this after optimizer steps)."""
+        for p in self.neuron.META["params"]:
+            clamp_param_(self.theta[p["name"]], p["clamp"])
+
+    def init_state(self, batch: int) -> LayerState:
+        ref = self.W_in
+        r = self.neuron.init_state(batch, self.n, dtype=ref.dtype, device=ref.device)
+        return LayerState(tuple(r), torch.zeros(batch, self.n, dtype=ref.dtype, device=ref.device))
+
+    def feedforward(self, x: torch.Tensor) -> torch.Tensor:
+        """W_in x^t + b for all steps at once: [T, B, n_in] → [T, B, n] (one GEMM)."""
+        return torch.addmm(self.bias, x.reshape(-1, self.n_in), self.W_in.t()).reshape(*x.shape[:2], self.n)
+
+    def current(self, ff: torch.Tensor, o_prev: torch.Tensor, detach_recurrent: bool = False) -> torch.Tensor:
+        """I^t = (W_in x^t + b) + W_rec o^{t-1}: [B, n]."""
+        if not self.recurrent:
+            return ff
+        o_prev = o_prev.detach() if detach_recurrent else o_prev
+        return ff + o_prev @ self.W_rec.t()
+
+    def extra_repr(self) -> str:
+        return f"{self.neuron.META['name']}, n_in={self.n_in}, n={self.n}, recurrent={self.recurrent}"
+
+
+class RSNN(nn.Module):
+    """Spiking layers (any generated neuron each, optional recurrence) and a readout.
+
+    readout="li": leaky integrator with trainable τ_out (the shipped 'li' neuron);
+    readout="linear": non-leaky y^t = W_out z^t + b_out. Outputs are the readout values [B, T, n_out].
+    """
+
+    def __init__(self, n_in: int, hidden: Sequence[int] | int, n_out: int,
+                 neuron: str | ModuleType | Sequence[str | ModuleType] = "brf",
+                 readout: str | ModuleType = "li", recurrent: bool | Sequence[bool] = True,
+                 seed: int | None = None, weight_scale: float = 1.0):
+        super().__init__()
+        hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+        if not hidden or any(h <= 0 for h in hidden) or n_in <= 0 or n_out <= 0:
+            raise ShapeError(f"RSNN sizes must be positive: n_in={n_in}, hidden={hidden}, n_out={n_out}")
+        neurons = list(neuron) if isinstance(neuron, (list, tuple)) else [neuron] * len(hidden)
+        recurrents = list(recurrent) if isinstance(recurrent, (list, tuple)) else [recurrent] * len(hidden)
+        if len(neurons) != len(hidden) or len(recurrents) != len(hidden):
+            raise ShapeError(f"{len(hidden)} hidden layers but {len(neurons)} neurons / {len(recurrents)} recurrent flags")
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        layers, width = [], n_in
+        for h, nrn, rec in zip(hidden, neurons, recurrents):
+            layers.append(Layer(width, h, resolve(nrn), rec, gen, weight_scale))
+            width = h
+        readout_neuron = LinearNeuron() if readout == "linear" else resolve(readout)
+        layers.append(Layer(width, n_out, readout_neuron, recurrent=False, generator=gen))
+        self.layers = nn.ModuleList(layers)
+        self.n_in, self.n_out = n_in, n_out
+
+    def clamp_(self) -> None:
+        for layer in self.layers:
+            layer.clamp_()
+
+    def init_state(self, batch: int) -> list[LayerState]:
+        return [layer.init_state(batch) for layer in self.layers]
+
+    def check_input(self, x: torch.Tensor, state: list[LayerState] | None = None) -> None:
+        ref = self.layers[0].W_in
+        if not isinstance(x, torch.Tensor) or x.dim() != 3:
+            raise ShapeError(f"input must be a tensor [B, T, n_in={self.n_in}], got "
+                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        if x.shape[2] != self.n_in:
+            raise ShapeError(f"input has {x.shape[2]} features per step, the network expects n_in={self.n_in} "
+                             f"(input shape {tuple(x.shape)})")
+        if x.shape[1] == 0 or x.shape[0] == 0:
+            raise ShapeError(f"input has an empty batch or time axis: shape {tuple(x.shape)}")
+        if x.dtype != ref.dtype or x.device != ref.device:
+            raise ShapeError(f"input is {x.dtype} on {x.device}, the network is {ref.dtype} on {ref.device}")
+        if not torch.isfinite(x).all():
+            raise ValueError("input contains NaN or inf values")
+        if state is not None and state[0].o.shape[0] != x.shape[0]:
+            raise ShapeError(f"carried state has batch size {state[0].o.shape[0]}, input has {x.shape[0]}")
+
+    def forward(self, x: torch.Tensor, state: list[LayerState] | None = None, differentiable: bool = False,
+                detach_recurrent: bool = False, record: bool = False):
+        """Run the network on x [B, T, n_in]; returns (readout outputs [B, T, n_out], final state),
+        and with record=True also every layer's outputs (a list of [B, T, n]).
+
+        differentiable=True uses the surrogate-injected step (for BPTT); detach_recurrent stops the
+        gradient through W_rec's input o^{t-1} (the graph in which HYPR's gradient is exact).
+        """
+        self.check_input(x, state)
+        state = self.init_state(x.shape[0]) if state is None else state
+        h = x.transpose(0, 1)  # [T, B, n_in]
+        new_state, recorded = [], []
+        for layer, s in zip(self.layers, state):
+            step = layer.neuron.step_autograd if differentiable else layer.neuron.step
+            ff, theta = layer.feedforward(h), layer.params_tuple()
+            r, o, outs = s.r, s.o, []
+            for t in range(h.shape[0]):
+                r, o = step(r, layer.current(ff[t], o, detach_recurrent), theta)
+                outs.append(o)
+            h = torch.stack(outs)  # [T, B, n]
+            new_state.append(LayerState(tuple(r), o))
+            recorded.append(h.transpose(0, 1))
+        if record:
+            return h.transpose(0, 1), new_state, recorded
+        return h.transpose(0, 1), new_state

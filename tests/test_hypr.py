@@ -1,0 +1,179 @@
+"""HYPR (HYPR.md §4–5) against its independent references (§8), in float64."""
+import pytest
+import torch
+
+import hyprgen
+from hyprgen.runtime.neuron import resolve
+
+from .conftest import SHIPPED
+from .runtime_helpers import active_network, assert_grads_close, cue_targets, grads_of
+
+T = 37  # odd, not a multiple of any λ below
+
+
+def hypr_grads(net, x, y, chunk, loss="ce"):
+    net.zero_grad(set_to_none=True)
+    result = hyprgen.HYPR(net, chunk=chunk, loss=loss).step(x, y)
+    return grads_of(net), result
+
+
+@pytest.mark.parametrize("neuron", SHIPPED)
+def test_gradient_does_not_depend_on_chunk_length(neuron):
+    net, x = active_network(neuron, T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    ref, ref_result = hypr_grads(net, x, y, chunk=T)
+    for chunk in (1, 3, 7):
+        got, result = hypr_grads(net, x, y, chunk)
+        assert_grads_close(got, ref, what=f"{neuron} λ={chunk} vs λ=T")
+        torch.testing.assert_close(result.outputs, ref_result.outputs, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("neuron", SHIPPED)
+def test_hypr_equals_per_step_eprop_with_autograd_jacobians(neuron):
+    net, x = active_network(neuron, T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    got, result = hypr_grads(net, x, y, chunk=7)
+    net.zero_grad(set_to_none=True)
+    oracle = hyprgen.EProp(net, jacobians="autograd").step(x, y)
+    assert_grads_close(got, grads_of(net), what=f"{neuron} HYPR vs EProp(autograd)")
+    torch.testing.assert_close(result.loss, oracle.loss, rtol=1e-12, atol=0)
+    torch.testing.assert_close(result.outputs, oracle.outputs, rtol=0, atol=0)
+
+
+def test_eprop_generated_equals_eprop_autograd():
+    net, x = active_network("alif", T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    hyprgen.EProp(net, jacobians="generated").step(x, y)
+    got = grads_of(net)
+    net.zero_grad(set_to_none=True)
+    hyprgen.EProp(net, jacobians="autograd").step(x, y)
+    assert_grads_close(got, grads_of(net), what="EProp generated vs autograd")
+
+
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+@pytest.mark.parametrize("neuron", ["brf", "alif", "se_adlif"])
+def test_hypr_equals_bptt_of_the_detached_graph(neuron, loss):
+    net, x = active_network(neuron, hidden=(7,), readout="linear", T=T)
+    if loss == "ce":
+        y = cue_targets(x.shape[0], T, net.n_out)
+    else:
+        y = torch.randn(x.shape[0], T, net.n_out, dtype=torch.float64)
+    got, _ = hypr_grads(net, x, y, chunk=5, loss=loss)
+    net.zero_grad(set_to_none=True)
+    hyprgen.BPTT(net, loss=loss, detach_recurrent=True).step(x, y)
+    assert_grads_close(got, grads_of(net), what=f"{neuron} HYPR vs detached BPTT")
+
+
+def test_hypr_differs_from_full_bptt():
+    """Without the detachment BPTT has paths HYPR drops (HYPR.md §8): the gap must be visible."""
+    net, x = active_network("brf", hidden=(7,), readout="linear", T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    got, _ = hypr_grads(net, x, y, chunk=5)
+    net.zero_grad(set_to_none=True)
+    hyprgen.BPTT(net).step(x, y)
+    ref = grads_of(net)
+    gap = (got["layers.0.W_rec"] - ref["layers.0.W_rec"]).norm() / ref["layers.0.W_rec"].norm()
+    assert gap > 1e-3
+
+
+def test_mask_and_mse_reduction_match_autograd():
+    """MSE with a mask: HYPR's loss equals the documented reduction computed directly."""
+    net, x = active_network("lif", T=T)
+    target = torch.randn(x.shape[0], T, net.n_out, dtype=torch.float64)
+    mask = torch.rand(x.shape[0], T) > 0.5
+    result = hyprgen.HYPR(net, chunk=4, loss="mse").step(x, target, mask=mask)
+    y, _ = net(x)
+    expected = (((y - target) ** 2) * mask[..., None]).sum() / (mask.sum() * net.n_out)
+    torch.testing.assert_close(result.loss, expected, rtol=1e-12, atol=0)
+
+
+def test_streaming_forward_equals_one_pass():
+    net, x = active_network("alif", T=T)
+    y_full, state_full = net(x)
+    state, pieces = None, []
+    for s in (0, 5, 6, 20):  # uneven pieces
+        e = {0: 5, 5: 6, 6: 20, 20: T}[s]
+        y, state = net(x[:, s:e], state)
+        pieces.append(y)
+    torch.testing.assert_close(torch.cat(pieces, 1), y_full, rtol=0, atol=0)
+    # HYPR's streaming mode without an optimizer runs the same forward
+    learner = hyprgen.HYPR(net, chunk=4)
+    y_ce = cue_targets(x.shape[0], T, net.n_out)
+    outs = [learner.stream(x[:, s:e], y_ce[:, s:e], None).outputs for s, e in ((0, 10), (10, 11), (11, T))]
+    torch.testing.assert_close(torch.cat(outs, 1), y_full, rtol=0, atol=0)
+
+
+def test_streaming_with_a_single_chunk_per_call_equals_sequence_mode_gradient():
+    """With λ ≥ T and one call, streaming mode is sequence mode (same normalizer, one chunk)."""
+    net, x = active_network("brf", T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    ref, _ = hypr_grads(net, x, y, chunk=T)
+    net.zero_grad(set_to_none=True)
+    hyprgen.HYPR(net, chunk=T).stream(x, y, None)
+    assert_grads_close(grads_of(net), ref, what="stream vs sequence")
+
+
+def test_streaming_steps_the_optimizer_every_chunk():
+    net, x = active_network("lif", T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    steps = []
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    opt.step = lambda *a, **k: steps.append(1)
+    hyprgen.HYPR(net, chunk=10).stream(x, y, opt)
+    assert len(steps) == 4  # chunks of 10, 10, 10, 7
+
+
+def test_clamp_is_applied_after_optimizer_steps():
+    net, x = active_network("brf", T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    omega = net.layers[0].theta["omega"]
+    opt = torch.optim.SGD(net.parameters(), lr=1e9)  # huge step: clamps must hold
+    hyprgen.HYPR(net, chunk=8).step(x, y, opt)
+    lo, hi = next(p["clamp"] for p in net.layers[0].neuron.META["params"] if p["name"] == "omega")
+    assert omega.min() >= lo and omega.max() <= hi
+    assert torch.isfinite(omega).all()
+
+
+# ---- bad input ----------------------------------------------------------------------------------
+
+def test_bad_inputs_give_clear_errors():
+    net, x = active_network("lif", T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    learner = hyprgen.HYPR(net, chunk=4)
+    with pytest.raises(ValueError, match=r"\[B, T, n_in=3\]"):
+        learner.step(x[0], y)
+    with pytest.raises(ValueError, match="n_in=3"):
+        learner.step(x[..., :2], y)
+    with pytest.raises(ValueError, match="long tensor"):
+        learner.step(x, y.double())
+    with pytest.raises(ValueError, match=r"\[B=3, T=37\]"):
+        learner.step(x, y[:2])
+    with pytest.raises(ValueError, match="class indices outside"):
+        learner.step(x, torch.full_like(y, 7))
+    bad = x.clone()
+    bad[1, 4, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        learner.step(bad, y)
+    with pytest.raises(ValueError, match="float64"):
+        learner.step(x.float(), y)
+    for chunk in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="chunk"):
+            hyprgen.HYPR(net, chunk=chunk)
+    with pytest.raises(ValueError, match="unknown loss"):
+        hyprgen.HYPR(net, loss="hinge")
+    learner.stream(x, y, None)
+    with pytest.raises(ValueError, match="batch size"):
+        learner.stream(x[:2], y[:2], None)
+
+
+def test_module_from_another_hyprgen_version_is_rejected():
+    import types
+
+    mod = resolve("lif")
+    fake = types.ModuleType("old_lif")
+    fake.__dict__.update({k: getattr(mod, k) for k in ("init_state", "step", "step_autograd", "step_with_jacobians")})
+    fake.META = dict(mod.META, hyprgen_version="0.0.1")
+    with pytest.raises(hyprgen.errors.HyprgenError, match="generated by hyprgen 0.0.1.*rebuild"):
+        hyprgen.RSNN(3, [4], 2, neuron=fake)
+    with pytest.raises(hyprgen.errors.HyprgenError, match="not a hyprgen neuron module"):
+        hyprgen.RSNN(3, [4], 2, neuron=types.ModuleType("empty"))
