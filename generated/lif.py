@@ -75,7 +75,7 @@ def step_autograd(state, I, params):
 
 
 def step_with_jacobians(state, I, params):
-    """One step and its local Jacobians (shared/HYPR.md §2) at (r^{t-1}, I^t, θ).
+    """One step and its local Jacobians (docs/hypr.md §2) at (r^{t-1}, I^t, θ).
 
     Returns (r^t, o^t, J) with J = {"A": d×d, "c": d, "D": d×p, "a": d, "gamma", "delta": p};
     entries are tensors or floats (broadcastable to [B, n]) and None for structural zeros.

@@ -9,7 +9,7 @@ from .errors import HyprgenError
 
 
 def _cmd_build(args) -> int:
-    from . import build as B
+    from . import builder as B
 
     if args.check:
         problems = B.check()
@@ -33,7 +33,7 @@ def _cmd_build(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from .build import shipped_specs
+    from .builder import shipped_specs
     from .spec import PREV_SPIKE, load_spec
 
     for path in shipped_specs():
@@ -46,11 +46,17 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from .build import generate
+    from .builder import generate
     from .derive import sparsity
     from .paths import neurons_dir
 
     spec = Path(args.name) if args.name.endswith(".py") else neurons_dir() / f"{args.name}.py"
+    if not args.name.endswith(".py") and not spec.is_file():
+        from .builder import shipped_specs
+
+        names = ", ".join(p.stem for p in shipped_specs())
+        raise HyprgenError(f"no shipped neuron named '{args.name}' (shipped: {names}); pass a spec file (.py) "
+                           "instead")
     ir, _ = generate(spec)
     carried, params = ir["carried"], [p["name"] for p in ir["params"]]
     print(f"{ir['name']}: {ir['doc']}")
@@ -69,7 +75,7 @@ def _cmd_show(args) -> int:
     for t, e in ir["jacobians"]["cse"]:
         print(f"  {t} = {e}")
     j = ir["jacobians"]
-    print("local Jacobians (shared/HYPR.md §2):")
+    print("local Jacobians (docs/hypr.md §2):")
     for i, ri in enumerate(carried):
         for k, rk in enumerate(carried):
             if j["A"][i][k] is not None:
@@ -128,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except HyprgenError as exc:
+        print(f"hyprgen: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an unwritable --out folder, a full disk, ...: one line, no traceback
+        if isinstance(exc, BrokenPipeError):  # output piped into `head`
+            sys.stderr.close()
+            return 0
         print(f"hyprgen: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

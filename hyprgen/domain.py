@@ -77,17 +77,22 @@ def interval(expr: sp.Expr, env: dict[sp.Symbol, Interval]) -> Interval:
     return FULL
 
 
-def hazards(expr: sp.Expr, env: dict[sp.Symbol, Interval]) -> list[tuple[sp.Expr, sp.Expr, Interval]]:
-    """Every (function call, argument, argument range) in expr whose argument can leave the domain."""
+def hazards(expr: sp.Expr, env: dict[sp.Symbol, Interval]) -> list[tuple[sp.Expr, sp.Expr, Interval, str]]:
+    """Every (sub-expression, argument, argument range, condition) in expr whose argument can leave the
+    domain; the condition says where it is undefined ('< 0', '<= 0' or '= 0')."""
     found = []
     for sub in sp.preorder_traversal(expr):
         if isinstance(sub, sp.Pow) and sub.exp.is_number and not sub.exp.is_Integer:
-            arg, strict = sub.base, False
+            arg, cond = sub.base, ("<= 0" if sub.exp.is_negative else "< 0")   # sqrt(b), b**-0.5
+        elif isinstance(sub, sp.Pow) and sub.exp.is_Integer and sub.exp.is_negative:
+            arg, cond = sub.base, "= 0"                                          # 1/b
         elif isinstance(sub, sp.log):
-            arg, strict = sub.args[0], True
+            arg, cond = sub.args[0], "<= 0"
         else:
             continue
+        if arg.is_number:
+            continue  # a constant: SymPy folds it, and the 'is not finite' check catches 1/0
         lo, hi = interval(arg, env)
-        if lo < 0 or (strict and lo <= 0):
-            found.append((sub, arg, (lo, hi)))
+        if (cond == "< 0" and lo < 0) or (cond == "<= 0" and lo <= 0) or (cond == "= 0" and lo <= 0 <= hi):
+            found.append((sub, arg, (lo, hi), cond))
     return found

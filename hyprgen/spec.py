@@ -11,17 +11,25 @@ A spec file is a Python module that builds one `Neuron` and binds it to the name
     neuron.spike(u_new - 1, surrogate=slayer())
     neuron.update(u, u_new)
 
-One step maps (r^{t-1}, I^t; θ) to (r^t, o^t) (shared/HYPR.md §1). Symbols name previous values
+One step maps (r^{t-1}, I^t; θ) to (r^t, o^t) (docs/hypr.md §1). Symbols name previous values
 (`u` is u^{t-1}); `let` names intermediate values of the step in order; `spike` defines the new spike
 z^t = H(h) (the output), `output` a continuous output instead. `prev_spike` is z^{t-1}: reading it
 makes z a carried state component. `reset(e)` marks a reset term whose gradient is stopped when
 `detach_reset=True`. Declarations record their file and line so that errors point at them.
+
+Names of states, parameters, constants and lets are Python identifiers that are not keywords and that
+the generated code does not use itself: not `z` (the previous spike), nothing starting with `_` or
+`next_`, not `t<digits>` (common subexpressions) or `reset<digits>`, none of RESERVED_NAMES, and no
+name of a SymPy function or constant that the step uses (`exp`, `E`, ...). Every problem is a
+SpecError located at the declaration that causes it.
 """
 from __future__ import annotations
 
 import importlib.util
-import inspect
+import keyword
 import math
+import numbers
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -29,6 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 import sympy as sp
+from sympy import S
 
 from .errors import SpecError
 from .surrogates import Surrogate, x as SURROGATE_X
@@ -38,12 +47,22 @@ _HYPRGEN_DIR = Path(__file__).resolve().parent
 
 
 def _caller_location() -> str:
-    """'file:line' of the first stack frame outside the hyprgen package (the spec file)."""
-    for frame in inspect.stack()[2:]:
-        path = Path(frame.filename).resolve()
-        if _HYPRGEN_DIR not in path.parents:
-            return f"{_display_path(path)}:{frame.lineno}"
-    return "<unknown>"
+    """'file:line' of the first stack frame outside the hyprgen package (the spec file).
+
+    Frames of synthesized code ('<string>', e.g. a dataclass __init__) are skipped too.
+    """
+    frame = sys._getframe(1)
+    fallback = None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename.startswith("<"):
+            fallback = fallback or f"{filename}:{frame.f_lineno}"
+        else:
+            path = Path(filename).resolve()
+            if _HYPRGEN_DIR not in path.parents:
+                return f"{_display_path(path)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return fallback or "<unknown>"
 
 
 def _display_path(path: Path) -> str:
@@ -75,20 +94,37 @@ class Init:
         return {"dist": self.dist, "args": [float(a) for a in self.args]}
 
 
+def _finite(value, what: str, where: str, symbol: str | None = None) -> float:
+    """value as a finite float, or a located SpecError (SymPy numbers are accepted)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, sp.Number)):
+        raise SpecError(f"{what} must be a real number, got {value!r}", where, symbol)
+    try:
+        v = float(value)
+    except TypeError:  # a complex SymPy number
+        raise SpecError(f"{what} must be a real number, got {value!r}", where, symbol) from None
+    if not math.isfinite(v):
+        raise SpecError(f"{what} must be finite, got {v}", where, symbol)
+    return v
+
+
 def uniform(low: float, high: float) -> Init:
-    if not low <= high:
-        raise SpecError(f"uniform({low}, {high}): low must not exceed high", _caller_location())
-    return Init("uniform", (float(low), float(high)))
+    where = _caller_location()
+    lo, hi = _finite(low, "uniform(low, high): low", where), _finite(high, "uniform(low, high): high", where)
+    if not lo <= hi:
+        raise SpecError(f"uniform({low}, {high}): low must not exceed high", where)
+    return Init("uniform", (lo, hi))
 
 
 def normal(mean: float, std: float) -> Init:
-    if std < 0:
-        raise SpecError(f"normal({mean}, {std}): std must be >= 0", _caller_location())
-    return Init("normal", (float(mean), float(std)))
+    where = _caller_location()
+    m, s = _finite(mean, "normal(mean, std): mean", where), _finite(std, "normal(mean, std): std", where)
+    if s < 0:
+        raise SpecError(f"normal({mean}, {std}): std must be >= 0", where)
+    return Init("normal", (m, s))
 
 
 def constant(value: float) -> Init:
-    return Init("constant", (float(value),))
+    return Init("constant", (_finite(value, "constant(value)", _caller_location()),))
 
 
 @dataclass(frozen=True)
@@ -114,7 +150,9 @@ class Transform:
 
 def interp(low: float, high: float) -> Transform:
     """value = low + (high − low)·raw; pair with clamp=(0, 1) and an init in [0, 1]."""
-    return Transform("interp", (float(low), float(high)))
+    where = _caller_location()
+    return Transform("interp", (_finite(low, "interp(low, high): low", where),
+                                _finite(high, "interp(low, high): high", where)))
 
 
 _NAMED_TRANSFORMS = {"identity": Transform("identity"), None: Transform("identity"),
@@ -160,6 +198,37 @@ class State:
     where: str
 
 
+# Names a spec symbol may not take: what the generated module defines or uses (imports, functions,
+# arguments and locals of the step functions), names kept for the Triton target, and names that
+# hyprgen derives itself. Patterns: CSE temporaries t0, t1, ... and reset terms reset0, reset1, ...
+RESERVED_NAMES = frozenset({
+    "torch", "math", "META", "heaviside", "surrogate", "spike_with_surrogate", "init_state", "step",
+    "step_autograd", "step_with_jacobians", "state", "params", "psi", "jacobians", "float",
+    "tl", "triton", "libdevice",
+})
+_CSE_TEMPORARY = re.compile(r"t\d+")
+_RESET_TERM = re.compile(r"reset\d+")
+
+
+def _reserved_because(name: str) -> str | None:
+    """Why a user may not name a symbol `name` (None when it is free)."""
+    if keyword.iskeyword(name):
+        return "is a Python keyword"
+    if name.startswith("_"):
+        return "starts with '_' (such names are reserved for hyprgen)"
+    if name == PREV_SPIKE:
+        return "is reserved for the previous spike (read it as neuron.prev_spike)"
+    if name.startswith("next_"):
+        return "starts with 'next_' (reserved for the new values of states)"
+    if _CSE_TEMPORARY.fullmatch(name):
+        return "looks like a common-subexpression temporary (t<digits>), which the generated code uses"
+    if _RESET_TERM.fullmatch(name):
+        return "is reserved for the terms of neuron.reset(...)"
+    if name in RESERVED_NAMES:
+        return "is a name that the generated code uses (see hyprgen.spec.RESERVED_NAMES)"
+    return None
+
+
 @dataclass
 class Neuron:
     """A neuron model under construction. See the module docstring."""
@@ -180,30 +249,53 @@ class Neuron:
 
     def __post_init__(self):
         self.where = self.where or _caller_location()
-        if not self.name.isidentifier():
-            raise SpecError(f"neuron name '{self.name}' is not a Python identifier", self.where)
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise SpecError(f"neuron name {self.name!r} is not a Python identifier (it names the generated "
+                            "module)", self.where)
+        if keyword.iskeyword(self.name) or self.name.startswith("_"):
+            raise SpecError(f"neuron name {self.name!r} cannot name a Python module (a keyword or a leading "
+                            "'_')", self.where)
+        if not isinstance(self.doc, str):
+            raise SpecError(f"doc must be a string, got {self.doc!r}", self.where, self.name)
+        if not isinstance(self.detach_reset, bool):
+            raise SpecError(f"detach_reset must be True or False, got {self.detach_reset!r}", self.where, self.name)
         self.input = sp.Symbol("I", real=True)
         self._symbols: dict[str, sp.Symbol] = {"I": self.input}
+        self._declared: dict[str, tuple[str, str]] = {"I": ("the input current neuron.input", self.where)}
         self._prev_spike_used = False
+
+    def __repr__(self) -> str:  # short: it appears in error messages
+        return f"Neuron({self.name!r})"
 
     # -- symbols -------------------------------------------------------------------------------
 
-    def _new_symbol(self, name: str, where: str) -> sp.Symbol:
+    def _check_name(self, name, where: str, role: str, internal: bool = False) -> None:
         if not isinstance(name, str) or not name.isidentifier():
-            raise SpecError("name must be a Python identifier", where, str(name))
-        if name in self._symbols or name in self.consts_ or name.startswith("next_"):
-            raise SpecError("name is already taken (or reserved)", where, name)
+            raise SpecError(f"the {role} name {name!r} is not a Python identifier", where, str(name))
+        why = _reserved_because(name)
+        if why and not internal:
+            raise SpecError(f"the {role} name '{name}' {why}; choose another name", where, name)
+        if why and keyword.iskeyword(name):  # an internal name built from a user's (e.g. '<param>_value')
+            raise SpecError(f"the {role} name '{name}' {why}", where, name)
+        if name in self._declared:
+            taken_by, taken_where = self._declared[name]
+            raise SpecError(f"the name '{name}' (for the {role}) is already taken by {taken_by} declared at "
+                            f"{taken_where}", where, name)
+
+    def _new_symbol(self, name: str, where: str, role: str = "symbol", internal: bool = False) -> sp.Symbol:
+        """A new real symbol; user names are checked against every reserved and declared name."""
+        self._check_name(name, where, role, internal)
         sym = sp.Symbol(name, real=True)
         self._symbols[name] = sym
+        self._declared[name] = (f"the {role} '{name}'", where)
         return sym
 
     def state(self, name: str, init: float = 0.0, doc: str = "") -> sp.Symbol:
         """Declare a state variable; the returned symbol is its previous value."""
         where = _caller_location()
-        if name == PREV_SPIKE:
-            raise SpecError(f"'{PREV_SPIKE}' is reserved for the previous spike (neuron.prev_spike)", where, name)
-        sym = self._new_symbol(name, where)
-        self.states_.append(State(name, float(init), doc, where))
+        init_f = _finite(init, "the initial value of a state", where, str(name))
+        sym = self._new_symbol(name, where, "state")
+        self.states_.append(State(name, init_f, _text(doc, where, name), where))
         return sym
 
     def states(self, names: str) -> list[sp.Symbol]:
@@ -212,63 +304,71 @@ class Neuron:
     @property
     def prev_spike(self) -> sp.Symbol:
         """z^{t-1}: reading it makes the spike a carried state component."""
-        self._prev_spike_used = True
-        return self._symbols.setdefault(PREV_SPIKE, sp.Symbol(PREV_SPIKE, real=True))
+        if not self._prev_spike_used:
+            self._prev_spike_used = True
+            self._symbols[PREV_SPIKE] = sp.Symbol(PREV_SPIKE, real=True)
+            self._declared[PREV_SPIKE] = ("the previous spike neuron.prev_spike", _caller_location())
+        return self._symbols[PREV_SPIKE]
 
     def param(self, name: str, init: Init, transform: str | Transform | None = None,
               clamp: tuple[float | None, float | None] = (None, None), doc: str = "") -> sp.Symbol:
         """Declare a trainable per-neuron parameter. Returns the symbol of its transformed value."""
         where = _caller_location()
+        self._check_name(name, where, "parameter")
         if not isinstance(init, Init):
-            raise SpecError("init must be uniform(..), normal(..) or constant(..)", where, name)
+            raise SpecError(f"init must be uniform(..), normal(..) or constant(..), got {init!r}", where, name)
         if not isinstance(transform, Transform):
-            if transform not in _NAMED_TRANSFORMS:
+            if not isinstance(transform, (str, type(None))) or transform not in _NAMED_TRANSFORMS:
                 raise SpecError(f"unknown transform {transform!r} (identity, abs, exp, interp(lo, hi))", where, name)
             transform = _NAMED_TRANSFORMS[transform]
+        if not isinstance(clamp, (tuple, list)) or len(clamp) != 2:
+            raise SpecError(f"clamp must be a pair (low, high) with None for no bound, got {clamp!r}", where, name)
         lo, hi = clamp
-        lo_f = -math.inf if lo is None else float(lo)
-        hi_f = math.inf if hi is None else float(hi)
+        lo_f = -math.inf if lo is None else _finite(lo, "the clamp's low bound", where, name)
+        hi_f = math.inf if hi is None else _finite(hi, "the clamp's high bound", where, name)
         if lo_f > hi_f:
-            raise SpecError(f"clamp {clamp} is empty", where, name)
+            raise SpecError(f"clamp {tuple(clamp)} is empty", where, name)
         s_lo, s_hi = init.support()
         if init.dist != "normal" and (s_lo < lo_f or s_hi > hi_f):
-            raise SpecError(f"init {init.dist}{init.args} lies outside the clamp constraint {clamp}", where, name)
+            raise SpecError(f"init {init.dist}{init.args} lies outside the clamp constraint {tuple(clamp)}", where, name)
         if init.dist == "normal" and not lo_f <= init.args[0] <= hi_f:
-            raise SpecError(f"init mean {init.args[0]} lies outside the clamp constraint {clamp}", where, name)
-        raw = self._new_symbol(name, where)
-        self.params_.append(Param(name, init, transform, (lo, hi), doc, where))
+            raise SpecError(f"init mean {init.args[0]} lies outside the clamp constraint {tuple(clamp)}", where, name)
+        raw = self._new_symbol(name, where, "parameter")
+        self.params_.append(Param(name, init, transform, (None if lo is None else lo_f, None if hi is None else hi_f),
+                                  _text(doc, where, name), where))
         if transform.kind == "identity":
             return raw
-        value = self._new_symbol(f"{name}_value", where)
+        value = self._new_symbol(f"{name}_value", where, f"transformed value of parameter '{name}'", internal=True)
         self.definitions.append(Definition(value.name, "param", transform.apply(raw), where))
         return value
 
     def const(self, name: str, value: float) -> sp.Float:
         """A named constant; it is inlined as a number."""
         where = _caller_location()
-        if name in self._symbols or name in self.consts_:
-            raise SpecError("name is already taken", where, name)
-        try:
-            self.consts_[name] = float(value)
-        except (TypeError, ValueError):
-            raise SpecError(f"constant value {value!r} is not a real number", where, name) from None
-        return sp.Float(value)
+        self._check_name(name, where, "constant")
+        v = _finite(value, "a constant's value", where, name)
+        self.consts_[name] = v
+        self._declared[name] = (f"the constant '{name}'", where)
+        return sp.Float(v)
 
     # -- the step ------------------------------------------------------------------------------
 
     def let(self, name: str, expr) -> sp.Symbol:
         """Name an intermediate value of the step (may read earlier names)."""
         where = _caller_location()
-        sym = self._new_symbol(name, where)
-        self.definitions.append(Definition(name, "let", self._expr(expr, where, name), where))
+        self._check_name(name, where, "let")
+        value = self._expr(expr, where, name, f"the value of '{name}'")
+        sym = self._new_symbol(name, where, "let")
+        self.definitions.append(Definition(name, "let", value, where))
         return sym
 
     def reset(self, expr) -> sp.Symbol:
         """A reset term: its value is `expr`; its gradient is stopped when detach_reset=True."""
         where = _caller_location()
         k = sum(d.kind == "reset" for d in self.definitions)
-        sym = self._new_symbol(f"reset{k}", where)
-        self.definitions.append(Definition(sym.name, "reset", self._expr(expr, where, sym.name), where))
+        value = self._expr(expr, where, f"reset{k}", "the reset term")
+        sym = self._new_symbol(f"reset{k}", where, "reset term", internal=True)
+        self.definitions.append(Definition(sym.name, "reset", value, where))
         return sym
 
     def spike(self, h, surrogate: Surrogate | sp.Expr | Callable = None, name: str = "z_new") -> sp.Symbol:
@@ -276,10 +376,15 @@ class Neuron:
         where = _caller_location()
         if self.output_kind is not None:
             raise SpecError(f"the output is already declared at {self.output_where}", where, name)
+        self._check_name(name, where, "spike")
+        if isinstance(h, sp.core.relational.Relational):
+            raise SpecError(f"neuron.spike takes the distance above threshold h (it spikes when h > 0), e.g. "
+                            f"u - theta, not the comparison {h}", where, "h")
+        h_value = self._expr(h, where, "h", "the spike's threshold distance h")
         self.surrogate = _as_surrogate(surrogate, where)
-        h_sym = self._new_symbol("h", where)
-        self.definitions.append(Definition("h", "let", self._expr(h, where, "h"), where))
-        z = self._new_symbol(name, where)
+        h_sym = self._new_symbol("h", where, "spike threshold distance", internal=True)
+        self.definitions.append(Definition("h", "let", h_value, where))
+        z = self._new_symbol(name, where, "spike")
         self.definitions.append(Definition(name, "spike", h_sym, where))
         self.output_kind, self.output_expr, self.output_where = "spike", z, where
         return z
@@ -289,25 +394,32 @@ class Neuron:
         where = _caller_location()
         if self.output_kind is not None:
             raise SpecError(f"the output is already declared at {self.output_where}", where, "output")
-        self.output_kind, self.output_expr, self.output_where = "continuous", self._expr(expr, where, "output"), where
+        value = self._expr(expr, where, "output", "the continuous output")
+        self.output_kind, self.output_expr, self.output_where = "continuous", value, where
 
     def update(self, state: sp.Symbol, expr) -> None:
         """Set the new value r^t of a state declared with `state`."""
         where = _caller_location()
         name = getattr(state, "name", str(state))
         if name not in {s.name for s in self.states_}:
-            raise SpecError("update of something that is not a declared state", where, name)
+            declared = ", ".join(s.name for s in self.states_) or "none"
+            raise SpecError(f"neuron.update of something that is not a declared state (states: {declared})",
+                            where, name)
         if name in self.updates:
             raise SpecError(f"state updated twice (first at {self.updates[name][1]})", where, name)
-        self.updates[name] = (self._expr(expr, where, f"next_{name}"), where)
+        self.updates[name] = (self._expr(expr, where, name, f"the new value of state '{name}'"), where)
 
-    def _expr(self, expr, where: str, what: str) -> sp.Expr:
+    def _expr(self, expr, where: str, symbol: str, what: str) -> sp.Expr:
         try:
             e = sp.sympify(expr, strict=True)
-        except (sp.SympifyError, TypeError):
-            raise SpecError(f"{expr!r} is not a SymPy expression", where, what) from None
-        if not isinstance(e, sp.Expr):
-            raise SpecError(f"{expr!r} is not a real-valued expression", where, what)
+        except (sp.SympifyError, TypeError, ValueError):
+            raise SpecError(f"{what} must be a SymPy expression built from the neuron's symbols, got "
+                            f"{expr!r}", where, symbol) from None
+        if isinstance(e, sp.logic.boolalg.Boolean) and not isinstance(e, sp.Expr):  # a condition
+            raise SpecError(f"{what} must be a real-valued expression, got the condition {e} (use sp.Piecewise "
+                            "to choose between values)", where, symbol)
+        if not isinstance(e, sp.Expr) or getattr(e, "is_Matrix", False) or isinstance(e, sp.MatrixBase):
+            raise SpecError(f"{what} must be a scalar real-valued SymPy expression, got {expr!r}", where, symbol)
         return e
 
     # -- queries used by derive ----------------------------------------------------------------
@@ -319,28 +431,67 @@ class Neuron:
     def known_symbols(self) -> dict[str, sp.Symbol]:
         return dict(self._symbols)
 
+    def declared_at(self, name: str) -> str:
+        """'file:line' of the declaration of a symbol (the neuron's own location if unknown)."""
+        return self._declared.get(name, (None, self.where))[1]
+
+
+def _text(doc, where: str, symbol: str) -> str:
+    if not isinstance(doc, str):
+        raise SpecError(f"doc must be a string, got {doc!r}", where, symbol)
+    return doc
+
 
 def _as_surrogate(surrogate, where: str) -> Surrogate:
+    """A Surrogate from a library Surrogate, a SymPy expression in x, or a callable of x."""
+    from . import surrogates as library
+
     if surrogate is None:
         raise SpecError("a spike needs a surrogate (e.g. surrogates.double_gaussian())", where, "surrogate")
+    if isinstance(surrogate, str):
+        hint = f"hyprgen.surrogates.{surrogate}()" if surrogate in library.LIBRARY else "a hyprgen.surrogates constructor"
+        raise SpecError(f"surrogate {surrogate!r} is a string: pass {hint} or a SymPy expression in x",
+                        where, "surrogate")
+    if any(surrogate is f for f in library.LIBRARY.values()):
+        raise SpecError(f"surrogate {surrogate.__name__} is a constructor: call it, surrogate={surrogate.__name__}()",
+                        where, "surrogate")
     if isinstance(surrogate, Surrogate):
+        _check_surrogate_expr(surrogate.expr, where, require_x=False)
         return surrogate
     if callable(surrogate) and not isinstance(surrogate, sp.Basic):
         try:
             surrogate = surrogate(SURROGATE_X)
         except Exception as exc:  # user code: report it, located
-            raise SpecError(f"calling the surrogate with x failed: {exc}", where, "surrogate") from None
+            raise SpecError(f"calling the surrogate with x failed: {type(exc).__name__}: {exc}", where,
+                            "surrogate") from None
+        if isinstance(surrogate, Surrogate):
+            _check_surrogate_expr(surrogate.expr, where, require_x=False)
+            return surrogate
     try:
         expr = sp.sympify(surrogate, strict=True)
-    except (sp.SympifyError, TypeError):
-        raise SpecError(f"surrogate {surrogate!r} is not a SymPy expression in x", where, "surrogate") from None
-    others = sorted(s.name for s in expr.free_symbols if s != SURROGATE_X)
-    if others:
-        raise SpecError(f"surrogate must be a function of x only (hyprgen.surrogates.x); it reads {', '.join(others)}",
-                        where, "surrogate")
-    if expr.has(sp.I):
-        raise SpecError("surrogate is not real-valued", where, "surrogate")
+    except (sp.SympifyError, TypeError, ValueError):
+        raise SpecError(f"surrogate {surrogate!r} is not a SymPy expression in x (hyprgen.surrogates.x)", where,
+                        "surrogate") from None
+    _check_surrogate_expr(expr, where, require_x=True)
     return Surrogate("custom", expr)
+
+
+def _check_surrogate_expr(expr, where: str, require_x: bool) -> None:
+    """ψ must be a real-valued expression of x alone (x = hyprgen.surrogates.x, a real symbol)."""
+    if not isinstance(expr, sp.Expr):
+        raise SpecError(f"surrogate {expr} is not a real-valued expression in x", where, "surrogate")
+    others = sorted(s.name for s in expr.free_symbols if s != SURROGATE_X)
+    if others == ["x"]:
+        raise SpecError("surrogate reads a symbol 'x' that is not real: use x from hyprgen.surrogates "
+                        "(or sp.Symbol('x', real=True))", where, "surrogate")
+    if others:
+        raise SpecError(f"surrogate must be a function of x alone (hyprgen.surrogates.x); it reads "
+                        f"{', '.join(others)}", where, "surrogate")
+    if require_x and SURROGATE_X not in expr.free_symbols:
+        raise SpecError(f"surrogate {expr} is not a function of x (hyprgen.surrogates.x); for a constant ψ use "
+                        "surrogates.straight_through()", where, "surrogate")
+    if expr.has(S.ImaginaryUnit, S.ComplexInfinity, S.NaN, S.Infinity, S.NegativeInfinity):
+        raise SpecError(f"surrogate {expr} is not real-valued and finite", where, "surrogate")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -353,11 +504,16 @@ def load_spec(path: str | Path) -> tuple[Neuron, str]:
     shown = _display_path(path)
     if not path.is_file():
         raise SpecError("spec file not found", shown)
-    source = path.read_text()
+    try:
+        source = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec file is not UTF-8 text ({exc.reason} at byte {exc.start})", shown) from None
     try:
         code = compile(source, str(path), "exec")
-    except SyntaxError as exc:
-        raise SpecError(f"syntax error: {exc.msg}", f"{shown}:{exc.lineno}") from None
+    except SyntaxError as exc:  # IndentationError and TabError too
+        line = f":{exc.lineno}" if exc.lineno else ""
+        text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
+        raise SpecError(f"syntax error: {exc.msg}{text}", f"{shown}{line}") from None
     module_name = f"_hyprgen_spec_{path.stem}"
     module = importlib.util.module_from_spec(importlib.util.spec_from_loader(module_name, loader=None))
     module.__file__ = str(path)
@@ -369,10 +525,23 @@ def load_spec(path: str | Path) -> tuple[Neuron, str]:
     except Exception as exc:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == path]
         line = f":{frames[-1].lineno}" if frames else ""
-        raise SpecError(f"{type(exc).__name__}: {exc}", f"{shown}{line}") from None
+        raise SpecError(f"{type(exc).__name__}: {exc}{_hint(exc)}", f"{shown}{line}") from None
     finally:
         sys.modules.pop(module_name, None)
     neuron = module.__dict__.get("neuron")
     if not isinstance(neuron, Neuron):
-        raise SpecError("a spec file must bind a hyprgen.spec.Neuron to the name 'neuron'", shown)
+        found = "nothing" if "neuron" not in module.__dict__ else f"a {type(neuron).__name__}"
+        raise SpecError(f"a spec file must bind a hyprgen.spec.Neuron to the name 'neuron' (it binds {found})",
+                        shown)
     return neuron, source
+
+
+def _hint(exc: Exception) -> str:
+    """What usually causes a few exceptions that SymPy raises on plain-Python idioms."""
+    text = str(exc)
+    if "convert expression to" in text:
+        return " (a math.* function or float() got a SymPy expression: use sp.exp, sp.sqrt, ...)"
+    if "truth value of Relational" in text:
+        return (" (Python if/and/or/max/min got a SymPy condition: use sp.Piecewise, sp.Max, sp.Min, "
+                "sp.And, sp.Or)")
+    return ""

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from hyprgen.build import shipped_specs
+from hyprgen.builder import shipped_specs
 
 SHIPPED = [p.stem for p in shipped_specs()]
 

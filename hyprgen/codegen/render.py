@@ -23,12 +23,20 @@ _PARSE_GLOBALS: dict = {}
 exec("from sympy import *", _PARSE_GLOBALS)  # noqa: S102 - the SymPy namespace for parse_expr
 
 
+def docstring_text(text: str) -> str:
+    """Text safe inside a triple-quoted docstring: backslashes and quotes escaped (a user's doc may hold
+    LaTeX such as \\tau or quotes)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True, autoescape=False)
+    env.filters["docstring"] = docstring_text
+    return env
 
 
 def _parser(ir: dict):

@@ -1,4 +1,4 @@
-"""HYPR's chunk computations in plain PyTorch (shared/HYPR.md §4): the P-stage and the merge.
+"""HYPR's chunk computations in plain PyTorch (docs/hypr.md §4): the P-stage and the merge.
 
 These are the reference implementations beside which the Triton kernels (P-stage
 `<neuron>_chunk_kernel`, `merge_kernel`) are tested. Shapes: λ steps, B samples, n neurons, m
@@ -40,24 +40,25 @@ class ChunkSweep:
 
 
 def p_stage(J: LocalJacobians, signal: torch.Tensor) -> ChunkSweep:
-    """Reverse sweep over τ = λ..1. J fields have leading dims [λ, B, n]; signal λ^τ: [λ, B, n]."""
+    """Reverse sweep over τ = λ..1. J fields have leading dims [λ, B, n]; signal λ^τ: [λ, B, n].
+
+    Only the two recursions run step by step (q^{τ-1} = q^τ A^τ + λ^τ a^τ and Φ^{λ:τ} = Φ^{λ:τ+1} A^τ);
+    every other term is a batched product over all τ afterwards.
+    """
     lam, B, n, d = J.c.shape
-    p = J.delta.shape[-1]
-    q = J.c.new_zeros(B, n, d)                                          # q^λ = 0
-    Phi = torch.eye(d, dtype=J.c.dtype, device=J.c.device).expand(B, n, d, d).contiguous()  # Φ^{λ:λ+1} = 1
-    g = J.c.new_empty(lam, B, n)
-    E = J.c.new_empty(lam, B, n, d)
-    theta_grad = J.c.new_zeros(B, n, p)
-    Theta_in = J.c.new_zeros(B, n, d, p)
+    q_after = J.c.new_empty(lam, B, n, d)          # q^τ for τ = 1..λ (the q after step τ)
+    Phi_after = J.c.new_empty(lam, B, n, d, d)     # Φ^{λ:τ+1}
+    q = J.c.new_zeros(B, n, d)                                                    # q^λ = 0
+    Phi = torch.eye(d, dtype=J.c.dtype, device=J.c.device).expand(B, n, d, d)    # Φ^{λ:λ+1} = 1
     for k in range(lam - 1, -1, -1):  # τ = k + 1
-        L = signal[k]                                                    # [B, n]
-        g[k] = (q * J.c[k]).sum(-1) + L * J.gamma[k]
-        theta_grad += (q.unsqueeze(-1) * J.D[k]).sum(-2) + L.unsqueeze(-1) * J.delta[k]
-        E[k] = (Phi @ J.c[k].unsqueeze(-1)).squeeze(-1)
-        Theta_in += Phi @ J.D[k]
-        q = (q.unsqueeze(-2) @ J.A[k]).squeeze(-2) + L.unsqueeze(-1) * J.a[k]   # q^{τ-1}
-        Phi = Phi @ J.A[k]                                               # Φ^{λ:τ}
-    return ChunkSweep(q, g, E, Phi, theta_grad.sum(0), Theta_in)
+        q_after[k], Phi_after[k] = q, Phi
+        q = (q.unsqueeze(-2) @ J.A[k]).squeeze(-2) + signal[k].unsqueeze(-1) * J.a[k]   # q^{τ-1}
+        Phi = Phi @ J.A[k]                                                               # Φ^{λ:τ}
+    g = (q_after * J.c).sum(-1) + signal * J.gamma
+    theta_grad = torch.einsum("tbnd,tbndp->np", q_after, J.D) + torch.einsum("tbn,tbnp->np", signal, J.delta)
+    E = (Phi_after @ J.c.unsqueeze(-1)).squeeze(-1)
+    Theta_in = (Phi_after @ J.D).sum(0)
+    return ChunkSweep(q, g, E, Phi, theta_grad, Theta_in)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""EProp: the naive per-step forward-eligibility form of HYPR's gradient (shared/HYPR.md §3).
+"""EProp: the naive per-step forward-eligibility form of HYPR's gradient (docs/hypr.md §3).
 
 Every step updates every trace ε^t = A^t ε^{t-1} + c^t p^t and adds λ^t (a^t ε^{t-1} + γ^t p^t) to
 the gradient: O(B·n·m·d²) memory traffic per step, the "slow online" baseline. With

@@ -1,4 +1,4 @@
-"""HYPR: chunked online training (shared/HYPR.md §4–5) on the generated torch backend.
+"""HYPR: chunked online training (docs/hypr.md §4–5) on the generated torch backend.
 
 Per chunk of λ steps: S-stage (each layer bottom-up over the chunk, keeping r^{τ-1}, I^τ, p^τ),
 per-step loss and same-step learning signals top-down, P-stage reverse sweep, merge of the traces.

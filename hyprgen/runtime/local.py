@@ -1,4 +1,4 @@
-"""Dense local Jacobians from a generated module's sparse ones (shared/HYPR.md §2).
+"""Dense local Jacobians from a generated module's sparse ones (docs/hypr.md §2).
 
 Generated `step_with_jacobians` returns nested tuples whose entries are tensors, floats, or None for
 structural zeros. The torch backend works on dense [..., d, d] blocks (d is small); the Triton

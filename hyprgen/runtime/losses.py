@@ -1,4 +1,4 @@
-"""Per-step losses and their same-step learning signals ∂l^t/∂y^t (shared/HYPR.md §3).
+"""Per-step losses and their same-step learning signals ∂l^t/∂y^t (docs/hypr.md §3).
 
 Reductions (every learner uses the same ones, so their gradients compare):
 - "ce": cross-entropy at every step whose target is not `ignore_index` (-100); the sum over

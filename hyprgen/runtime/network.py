@@ -1,7 +1,7 @@
 """Recurrent spiking networks built from generated neurons.
 
 A `Layer` is n neurons of one generated model with synapses W = [W_in | W_rec] and bias b
-(shared/HYPR.md §1): I^t = W_in x^t + W_rec o^{t-1} + b, (r^t, o^t) = F(r^{t-1}, I^t; θ).
+(docs/hypr.md §1): I^t = W_in x^t + W_rec o^{t-1} + b, (r^t, o^t) = F(r^{t-1}, I^t; θ).
 An `RSNN` stacks spiking layers and a readout layer (leaky integrator or linear) of the same form.
 Tensors are batch-first at the API ([B, T, features]) and time-major inside loops.
 """

@@ -16,7 +16,7 @@ _REQUIRED = ("META", "init_state", "step", "step_autograd", "step_with_jacobians
 def resolve(neuron: str | ModuleType) -> ModuleType:
     """A generated module from a name, a spec path or a module; checked against this hyprgen."""
     if isinstance(neuron, str):
-        from ..build import load
+        from ..builder import load
 
         neuron = load(neuron)
     missing = [a for a in _REQUIRED if not hasattr(neuron, a)]

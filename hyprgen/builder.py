@@ -38,8 +38,9 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; generated modules are ordinary readable files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -60,20 +61,35 @@ def shipped_specs() -> list[Path]:
     return sorted(p for p in neurons_dir().glob("*.py") if not p.name.startswith("_"))
 
 
+def _generate_shipped(spec: Path) -> tuple[dict, str]:
+    """generate() for a spec in neurons/: its neuron must be named like the file (load(name) finds it so)."""
+    ir, text = generate(spec)
+    if ir["name"] != spec.stem:
+        raise SpecError(f"a shipped neuron must be named like its file: Neuron({ir['name']!r}) in {spec.name} "
+                        f"should be Neuron({spec.stem!r})", str(spec), ir["name"])
+    return ir, text
+
+
 def build_all() -> list[Path]:
-    return [build(spec, generated_dir()) for spec in shipped_specs()]
+    paths = []
+    for spec in shipped_specs():
+        _, text = _generate_shipped(spec)
+        path = generated_dir() / f"{spec.stem}.py"
+        write_atomic(path, text)
+        paths.append(path)
+    return paths
 
 
 def check() -> list[str]:
     """Problems with generated/: one line per stale, missing or orphaned module (empty when current)."""
     problems, expected = [], set()
     for spec in shipped_specs():
-        ir, text = generate(spec)
+        ir, text = _generate_shipped(spec)
         path = generated_dir() / f"{ir['name']}.py"
         expected.add(path.name)
         if not path.exists():
             problems.append(f"missing: generated/{path.name} (from neurons/{spec.name})")
-        elif path.read_text() != text:
+        elif path.read_text(encoding="utf-8") != text:
             problems.append(f"stale: generated/{path.name} (from neurons/{spec.name})")
     for path in sorted(generated_dir().glob("*.py")):
         if path.name != "__init__.py" and path.name not in expected:
@@ -116,7 +132,7 @@ def _import_file(path: Path, module_name: str) -> ModuleType:
 
 
 def _spec_hash(spec_path: Path) -> str:
-    return hashlib.sha256(spec_path.read_text().encode()).hexdigest()
+    return hashlib.sha256(spec_path.read_text(encoding="utf-8").encode()).hexdigest()
 
 
 def load(name_or_path: str | Path) -> ModuleType:

@@ -1,0 +1,4 @@
+"""Built-in tasks."""
+from .cue import CueTask
+
+__all__ = ["CueTask"]
