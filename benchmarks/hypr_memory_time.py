@@ -37,7 +37,10 @@ another one's heap, and the parent only collects the results. Inside the subproc
    whatever happened before the call).
    RSS is what the process really holds: live tensors plus glibc malloc's retention/fragmentation
    (PyTorch's CPU allocator has no cache of its own). It is not the sum of live tensor bytes; it is
-   what a user sees in `top`. Why not torch.profiler's memory profile: it attributes allocations to
+   what a user sees in `top`. glibc raises its mmap threshold after a large buffer is freed, so
+   later buffers of that size come from the heap and may stay resident; --malloc-fixed-threshold
+   runs the subprocesses with GLIBC_TUNABLES fixing the mmap and trim thresholds at 128 KiB, which
+   brings RSS closer to the live tensor bytes (a second view, not the default). Why not torch.profiler's memory profile: it attributes allocations to
    ops but costs far more than the call itself on 10⁵ small ops and still misses allocator overhead.
    On CUDA (--device cuda): torch.cuda.reset_peak_memory_stats() before the call and
    max_memory_allocated() − memory_allocated() before the call (bytes of live tensors, not the
@@ -50,7 +53,10 @@ another one's heap, and the parent only collects the results. Inside the subproc
    busy meanwhile (busy time of the machine from /proc/stat minus this process's CPU time, per wall
    second; column "others"): on a shared machine other processes inflate wall times — with torch's
    default of one intra-op thread per core, a parallel op waits for a descheduled worker thread, and
-   single calls then take several times longer. Where "others" is well above 0, prefer the minimum.
+   single calls then take several times longer. Where "others" is well above 0, prefer the minimum
+   or the "quiet median" (median of the calls during which others < 0.25 cores). --quiet-wait S makes
+   each timed call wait up to S seconds for the machine to go quiet first (the waits are recorded).
+   --malloc-fixed-threshold fixes glibc's mmap threshold (see the memory notes above).
 
 The gradient of the memory call is saved; the parent compares every method's gradient with BPTT's
 (cosine similarity and relative norm difference ‖g − g_BPTT‖ / ‖g_BPTT‖ per parameter tensor) and
@@ -88,6 +94,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_RESULTS = HERE / "results"
 SLOW_CHUNK = 8  # HYPR with λ below this counts as slow (runs --slow-reps repetitions)
 MiB = 2.0 ** 20
+QUIET_CORES = 0.25  # a timed call counts as quiet when other processes kept fewer cores busy than this
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,6 +117,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help=f"timed repetitions for EProp and HYPR with λ < {SLOW_CHUNK} (default 2; --quick 1)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch intra-op threads in the measuring subprocesses (default: torch's default)")
+    ap.add_argument("--quiet-wait", type=float, default=0.0,
+                    help="before each timed call wait up to this many seconds for other processes to go "
+                         "quiet (default 0: do not wait)")
+    ap.add_argument("--malloc-fixed-threshold", action="store_true",
+                    help="run the subprocesses with glibc's mmap/trim thresholds fixed at 128 KiB, so that "
+                         "freed large buffers go back to the OS at once: RSS then tracks live tensor bytes "
+                         "more closely (default: glibc's adaptive thresholds, what users get)")
     ap.add_argument("--neuron", default="brf", help="hidden neuron (default: brf)")
     ap.add_argument("--readout", default="li", help="readout: li or linear (default: li)")
     ap.add_argument("--input", default="cue", choices=["cue", "bernoulli"],
@@ -269,6 +283,19 @@ def other_cores(c0, c1, wall: float):
     return max(0.0, ((c1[0] - c0[0]) - (c1[1] - c0[1])) / wall)
 
 
+def wait_quiet(limit: float) -> float:
+    """Wait (up to `limit` seconds) until other processes keep fewer than QUIET_CORES cores busy,
+    judged over 0.5 s windows. Returns the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        c0 = cpu_counters()
+        time.sleep(0.5)
+        o = other_cores(c0, cpu_counters(), 0.5)
+        if o is None or o < QUIET_CORES:
+            break
+    return time.perf_counter() - start
+
+
 def maxrss_bytes() -> int:
     import resource
 
@@ -371,9 +398,11 @@ def run_one(args) -> dict:
     reps = args.slow_reps if is_slow(method) else args.reps
     times, others = [], []
     load_before = os.getloadavg()[0]
+    waited = []
     for _ in range(reps):
         net.zero_grad(set_to_none=True)
         sync()
+        waited.append(wait_quiet(args.quiet_wait))
         c0 = cpu_counters()
         t0 = time.perf_counter()
         learner.step(x, y)
@@ -381,12 +410,15 @@ def run_one(args) -> dict:
         times.append(time.perf_counter() - t0)
         others.append(other_cores(c0, cpu_counters(), times[-1]))
     load_after = os.getloadavg()[0]
+    quiet = [t for t, o in zip(times, others) if o is not None and o < QUIET_CORES]
     return {"method": method, "label": label(method), "chunk": chunk if method.startswith("hypr:") else None,
             "reps": reps, "slow": is_slow(method), "times_s": times, "median_s": statistics.median(times),
             "min_s": min(times), "memory_call_s": t_mem, "warmup0_steps": T_w, "memory": mem, "loss": loss,
             "loadavg_1min_before": load_before, "loadavg_1min_after": load_after, "other_cores_busy": others,
             "other_cores_busy_mean": (sum(o for o in others if o is not None) / len(others)
                                       if others and all(o is not None for o in others) else None),
+            "quiet_times_s": quiet, "quiet_median_s": statistics.median(quiet) if quiet else None,
+            "quiet_wait_s": waited,
             "torch_threads": torch.get_num_threads()}
 
 
@@ -519,6 +551,7 @@ def child_argv(args, method: str, result: str, grad: str) -> list[str]:
             "--neuron", args.neuron, "--readout", args.readout, "--input", args.input,
             "--weight-scale", str(args.weight_scale), "--seed", str(args.seed), "--chunks", *map(str, args.chunks)]
     argv += ["--threads", str(args.threads)] if args.threads else []
+    argv += ["--quiet-wait", str(args.quiet_wait)]
     return argv + (["--quick"] if args.quick else [])
 
 
@@ -551,7 +584,8 @@ def machine_info(device: str) -> dict:
 
 def print_table(rows: list[dict], ref: dict | None, model: dict, args):
     mem_name = "peak GPU Δ" if args.device.startswith("cuda") else "peak RSS Δ"
-    head = (f"{'method':<18}{'reps':>5}{'median s':>10}{'min s':>9}{'×BPTT':>7}{'others':>8}{mem_name + ' MiB':>17}"
+    head = (f"{'method':<18}{'reps':>5}{'median s':>10}{'min s':>9}{'quiet med':>11}{'×BPTT':>7}{'others':>8}"
+            f"{mem_name + ' MiB':>17}"
             f"{'sampled':>9}{'×BPTT':>7}{'model MiB':>11}{'loss':>9}")
     print(head)
     print("-" * len(head))
@@ -563,7 +597,8 @@ def print_table(rows: list[dict], ref: dict | None, model: dict, args):
         t_ratio = r["median_s"] / ref["median_s"] if ref else None
         m_ratio = (m["peak_increase_mib"] / ref["memory"]["peak_increase_mib"]
                    if ref and ref["memory"]["peak_increase_mib"] > 0 else None)
-        print(f"{r['label']:<18}{r['reps']:>5}{r['median_s']:>10.3f}{r['min_s']:>9.3f}{fmt(t_ratio, '.2f'):>7}"
+        quiet = f"{fmt(r.get('quiet_median_s'), '.3f')} ({len(r.get('quiet_times_s') or [])})"
+        print(f"{r['label']:<18}{r['reps']:>5}{r['median_s']:>10.3f}{r['min_s']:>9.3f}{quiet:>11}{fmt(t_ratio, '.2f'):>7}"
               f"{fmt(r.get('other_cores_busy_mean'), '.2f'):>8}"
               f"{m['peak_increase_mib']:>17.1f}{fmt(m.get('sampled_peak_increase_mib'), '.1f'):>9}"
               f"{fmt(m_ratio, '.2f'):>7}{model_mib(r['method'], model):>11.1f}{r['loss']:>9.4f}")
@@ -593,7 +628,7 @@ def plot(path: Path, rows: list[dict], model: dict, args) -> str | None:
     ax1.bar(labels, [r["median_s"] for r in ok], color="tab:blue")
     ax1.scatter(labels, [r["min_s"] for r in ok], color="k", marker="_", s=200, zorder=3, label="min")
     ax1.set_yscale("log")
-    ax1.set_ylabel("wall time per sequence [s] (median; bar) ")
+    ax1.set_ylabel("wall time per sequence [s] (bar: median)")
     ax1.legend()
     ax2.bar(labels, [r["memory"]["peak_increase_mib"] for r in ok], color="tab:orange", label="measured peak Δ")
     ax2.scatter(labels, [model_mib(r["method"], model) for r in ok], color="k", marker="D", zorder=3,
@@ -620,6 +655,8 @@ def main_parent(args) -> int:
                                                              else "hypr_memory_time.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: CUDA is not available in this torch build / on this machine")
     _, _, n_in, n_classes = make_data(args, 1, args.T, "cpu")
     dims = layer_dims(args, n_in, n_classes)
     model = analytic(dims, args.B, args.T, [int(m[5:]) for m in methods if m.startswith("hypr:")])
@@ -639,7 +676,11 @@ def main_parent(args) -> int:
             res_path, grad_path = os.path.join(tmp, "res.json"), os.path.join(tmp, method.replace(":", "_") + ".pt")
             t0 = time.perf_counter()
             print(f"  running {label(method)} ...", end="", flush=True)
-            proc = subprocess.run(child_argv(args, method, res_path, grad_path), capture_output=True, text=True)
+            env = dict(os.environ)
+            if args.malloc_fixed_threshold:
+                env["GLIBC_TUNABLES"] = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072"
+            proc = subprocess.run(child_argv(args, method, res_path, grad_path), capture_output=True, text=True,
+                                  env=env)
             if proc.returncode != 0 or not os.path.exists(res_path):
                 rows.append({"method": method, "label": label(method), "error": proc.stderr[-4000:]})
                 print(f" FAILED (rc {proc.returncode})")
@@ -658,7 +699,8 @@ def main_parent(args) -> int:
     print("\nPer sequence (B × T), gradient only (no optimizer step):")
     print_table(rows, ref, model, args)
     mem_kind = ok[0]["memory"]["kind"] if ok else ""
-    print("  ×BPTT: ratio of medians. others: cores kept busy by other processes during the timed calls (mean).")
+    print(f"  ×BPTT: ratio of medians. others: cores kept busy by other processes during the timed calls (mean);"
+          f" quiet med: median of the calls with others < {QUIET_CORES} (their number).")
     print(f"  memory: {mem_kind}; 'sampled' = max of 2 ms RSS samples (lower bound).")
     print(f"  model: HYPR.md §6 in float32 — HYPR: traces {model['hypr_traces_mib']:.2f} MiB + state "
           f"{model['state_mib']:.2f} MiB + chunk transient B·λ·(m+n·d); EProp: traces + state; BPTT: B·T·n·(d+1) "
@@ -673,6 +715,8 @@ def main_parent(args) -> int:
             if r["method"] != "bptt":
                 ratios[f"{r['method']}/bptt time (median)"] = r["median_s"] / ref["median_s"]
                 ratios[f"{r['method']}/bptt time (min)"] = r["min_s"] / ref["min_s"]
+                if r.get("quiet_median_s") and ref.get("quiet_median_s"):
+                    ratios[f"{r['method']}/bptt time (quiet median)"] = r["quiet_median_s"] / ref["quiet_median_s"]
                 if ref["memory"]["peak_increase_mib"] > 0:
                     ratios[f"{r['method']}/bptt peak memory"] = (r["memory"]["peak_increase_mib"]
                                                                  / ref["memory"]["peak_increase_mib"])

@@ -176,8 +176,10 @@ class RSNN(nn.Module):
             step = layer.neuron.step_autograd if differentiable else layer.neuron.step
             ff, theta = layer.feedforward(h), layer.params_tuple()
             r, o, outs = s.r, s.o, []
-            for t in range(h.shape[0]):
-                r, o = step(r, layer.current(ff[t], o, detach_recurrent), theta)
+            # unbind, not ff[t]: under autograd each indexing op would zero-fill a whole [T, B, n]
+            # gradient in the backward pass, making BPTT quadratic in T
+            for ff_t in ff.unbind(0):
+                r, o = step(r, layer.current(ff_t, o, detach_recurrent), theta)
                 outs.append(o)
             h = torch.stack(outs)  # [T, B, n]
             new_state.append(LayerState(tuple(r), o))
