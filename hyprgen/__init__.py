@@ -1,7 +1,23 @@
-"""hyprgen: a compiler for online learning (HYPR) in recurrent spiking neural networks."""
+"""hyprgen: a compiler for online learning (HYPR) in recurrent spiking neural networks.
+
+The runtime (and torch) load on first use of one of its names, so that `hyprgen list`, `show` and
+`build` start quickly.
+"""
 __version__ = "0.1.0"
 
-from .builder import build, load  # noqa: E402
-from .runtime import BPTT, HYPR, RSNN, EProp  # noqa: E402
+from . import errors  # noqa: E402,F401
+
+_LAZY = {"build": "builder", "load": "builder", "BPTT": "runtime", "EProp": "runtime", "HYPR": "runtime",
+         "RSNN": "runtime"}
 
 __all__ = ["BPTT", "EProp", "HYPR", "RSNN", "build", "load", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hyprgen' has no attribute {name!r}")

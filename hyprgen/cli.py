@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .errors import HyprgenError
+from .train_options import add_arguments
 
 
 def _cmd_build(args) -> int:
@@ -118,14 +119,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="derived Jacobians and sparsity of a neuron")
     s.add_argument("name", help="a shipped neuron's name or a spec file")
     s.set_defaults(fn=_cmd_show)
-    try:
-        from .train import add_arguments
-    except ImportError:  # pragma: no cover - the runtime is optional while the compiler builds
-        add_arguments = None
-    if add_arguments is not None:
-        t = sub.add_parser("train", help="train an RSNN (default: BRF + HYPR on the delayed cue task)")
-        add_arguments(t)
-        t.set_defaults(fn=_cmd_train)
+    t = sub.add_parser("train", help="train an RSNN (default: BRF + HYPR on the delayed cue task)")
+    add_arguments(t)
+    t.set_defaults(fn=_cmd_train)
     return ap
 
 
