@@ -66,7 +66,7 @@ class HYPR(Learner):
         gets its own loss (normalized within the chunk) and an optimizer step; state and traces carry
         over to the next call (reset with `reset_stream`). Returns the mean of the chunk losses."""
         self.net.check_input(x)
-        losses.check_target(self.loss, x.new_empty(x.shape[0], x.shape[1], self.net.n_out), target, mask)
+        losses.check_target(self.loss, (x.shape[0], x.shape[1], self.net.n_out), target, mask)
         if self._stream is None or self._stream[0][0].o.shape[0] != x.shape[0]:
             if self._stream is not None:
                 raise ValueError(f"the stream carries batch size {self._stream[0][0].o.shape[0]}, got {x.shape[0]}; "
@@ -145,7 +145,6 @@ class HYPR(Learner):
             currents.append(current)
             r, o = layer.neuron.step(r, current, theta)
             outs.append(o)
-        stack = lambda xs: torch.stack(xs)  # noqa: E731
-        r_prev_t = tuple(stack([r_[k] for r_ in r_prev]) for k in range(layer.d))
-        pre = torch.cat([x, stack(o_prev)], -1) if layer.recurrent else x
-        return stack(outs), _Kept(r_prev_t, stack(currents), pre), LayerState(tuple(r), o)
+        r_prev_t = tuple(torch.stack([r_[k] for r_ in r_prev]) for k in range(layer.d))
+        pre = torch.cat([x, torch.stack(o_prev)], -1) if layer.recurrent else x
+        return torch.stack(outs), _Kept(r_prev_t, torch.stack(currents), pre), LayerState(tuple(r), o)

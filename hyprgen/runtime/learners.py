@@ -27,7 +27,7 @@ class Learner:
 
     def _prepare(self, x, target, mask, optimizer):
         self.net.check_input(x)
-        losses.check_target(self.loss, x.new_empty(x.shape[0], x.shape[1], self.net.n_out), target, mask)
+        losses.check_target(self.loss, (x.shape[0], x.shape[1], self.net.n_out), target, mask)
         if target.shape[0] != x.shape[0]:
             raise ValueError(f"batch sizes differ: input {x.shape[0]}, target {target.shape[0]}")
         if optimizer is not None:

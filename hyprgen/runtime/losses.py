@@ -19,9 +19,9 @@ IGNORE_INDEX = -100
 LOSSES = ("ce", "mse")
 
 
-def check_target(kind: str, y: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> None:
-    """y: [B, T, n_out]."""
-    B, T, n_out = y.shape
+def check_target(kind: str, shape: tuple[int, int, int], target: torch.Tensor, mask: torch.Tensor | None) -> None:
+    """Check a target (and mask) for outputs of shape [B, T, n_out]."""
+    B, T, n_out = shape
     if kind not in LOSSES:
         raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
     if not isinstance(target, torch.Tensor):
