@@ -119,7 +119,7 @@ def step_with_jacobians(state, I, params):
         "c": (1.601423487544484 - 1.601423487544484*reset0 + t1*t5, b*t5),
         "D": (
             (None, None, None),
-            (t4*t6, z_new, -0.5*(-w + a*t6)/(tau_w*tau_w)),
+            (t4*t6, z_new, -0.5*(-w + a*t6)/((tau_w*tau_w))),
         ),
         "a": (t2, -t3),
         "gamma": t5,

@@ -40,7 +40,7 @@ def heaviside(x):
 
 def surrogate(x):
     """ψ(x), the surrogate derivative of the spike (custom)."""
-    return 0.45878362246164756*torch.exp(-2.0*x*x) - 0.009973557010035817*torch.exp(-0.05555555555555555*(0.5 + x)**2) - 0.009973557010035817*torch.exp(-0.05555555555555555*(-0.5 + x)**2)
+    return 0.45878362246164756*torch.exp(-2.0*(x*x)) - 0.009973557010035817*torch.exp(-0.05555555555555555*(0.5 + x)**2) - 0.009973557010035817*torch.exp(-0.05555555555555555*(-0.5 + x)**2)
 
 
 def spike_with_surrogate(h):

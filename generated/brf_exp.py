@@ -40,7 +40,7 @@ def heaviside(x):
 
 def surrogate(x):
     """ψ(x), the surrogate derivative of the spike (double_gaussian)."""
-    return 0.45878362246164756*torch.exp(-2.0*x*x) - 0.019947114020071634*torch.exp(-0.05555555555555555*x*x)
+    return 0.45878362246164756*torch.exp(-2.0*(x*x)) - 0.019947114020071634*torch.exp(-0.05555555555555555*(x*x))
 
 
 def spike_with_surrogate(h):

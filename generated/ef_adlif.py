@@ -118,9 +118,9 @@ def step_with_jacobians(state, I, params):
     t6 = psi*t1
     t7 = psi*t3
     t8 = psi*t2
-    t9 = 20.0*t1/(tau_u_value*tau_u_value)
+    t9 = 20.0*t1/((tau_u_value*tau_u_value))
     t10 = t9*u - t9*(I - w)
-    t11 = t4/(tau_w_value*tau_w_value)
+    t11 = t4/((tau_w_value*tau_w_value))
     t12 = psi*t10
     jacobians = {
         "A": (

@@ -69,7 +69,7 @@ def step(state, I, params):
     """One step without derivatives: returns (r^t, o^t)."""
     v, w = state
     a, b, c, d = params
-    v_tilde = 70.0 + 5.0*I + 3.5*v + 0.02*v*v - 0.5*w
+    v_tilde = 70.0 + 5.0*I + 3.5*v + 0.02*(v*v) - 0.5*w
     w_tilde = w + 0.5*a*(-w + b*v)
     h = -0.3157894736842105 + 0.010526315789473684*v_tilde
     z_new = heaviside(h)
@@ -82,7 +82,7 @@ def step_autograd(state, I, params):
     """One step that autograd can differentiate: the surrogate stands in for H', reset terms detached."""
     v, w = state
     a, b, c, d = params
-    v_tilde = 70.0 + 5.0*I + 3.5*v + 0.02*v*v - 0.5*w
+    v_tilde = 70.0 + 5.0*I + 3.5*v + 0.02*(v*v) - 0.5*w
     w_tilde = w + 0.5*a*(-w + b*v)
     h = -0.3157894736842105 + 0.010526315789473684*v_tilde
     z_new = spike_with_surrogate(h)
@@ -99,7 +99,7 @@ def step_with_jacobians(state, I, params):
     """
     v, w = state
     a, b, c, d = params
-    v_tilde = 70.0 + 5.0*I + 3.5*v + 0.02*v*v - 0.5*w
+    v_tilde = 70.0 + 5.0*I + 3.5*v + 0.02*(v*v) - 0.5*w
     w_tilde = w + 0.5*a*(-w + b*v)
     h = -0.3157894736842105 + 0.010526315789473684*v_tilde
     z_new = heaviside(h)

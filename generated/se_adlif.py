@@ -126,11 +126,11 @@ def step_with_jacobians(state, I, params):
     t11 = psi*t4
     t12 = t0*t3
     t13 = psi*t3
-    t14 = 20.0*t1/(tau_u_value*tau_u_value)
+    t14 = 20.0*t1/((tau_u_value*tau_u_value))
     t15 = t14*u - t14*(I - w)
     t16 = t0*t15
     t17 = psi*t15
-    t18 = t7/(tau_w_value*tau_w_value)
+    t18 = t7/((tau_w_value*tau_w_value))
     jacobians = {
         "A": (
             (t2, t5),

@@ -79,9 +79,10 @@ def interval(expr: sp.Expr, env: dict[sp.Symbol, Interval]) -> Interval:
 
 def hazards(expr: sp.Expr, env: dict[sp.Symbol, Interval]) -> list[tuple[sp.Expr, sp.Expr, Interval, str]]:
     """Every (sub-expression, argument, argument range, condition) in expr whose argument can leave the
-    domain; the condition says where it is undefined ('< 0', '<= 0' or '= 0')."""
+    domain; the condition says where it is undefined ('< 0', '<= 0' or '= 0'). Inner calls come first:
+    an outer hazard is often only the consequence of an inner one (1/(1 + sqrt(b)) with b < 0)."""
     found = []
-    for sub in sp.preorder_traversal(expr):
+    for sub in sp.postorder_traversal(expr):
         if isinstance(sub, sp.Pow) and sub.exp.is_number and not sub.exp.is_Integer:
             arg, cond = sub.base, ("<= 0" if sub.exp.is_negative else "< 0")   # sqrt(b), b**-0.5
         elif isinstance(sub, sp.Pow) and sub.exp.is_Integer and sub.exp.is_negative:

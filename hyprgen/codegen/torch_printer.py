@@ -75,7 +75,9 @@ class TorchPrinter(StrPrinter):
             return f"torch.rsqrt({self._print(base)})"
         if e.is_Integer and isinstance(base, sp.Symbol) and 1 <= abs(int(e)) <= 4:
             product = "*".join([self._print(base)] * abs(int(e)))
-            return product if e > 0 else f"1/({product})"
+            if abs(int(e)) > 1:
+                product = f"({product})"  # a power is one operand: x/tau**2 must not print as x/tau*tau
+            return product if e > 0 else f"1/{product}"
         if e == -1:
             return f"1/{self.parenthesize(base, PRECEDENCE['Pow'])}"
         return f"{self.parenthesize(base, PRECEDENCE['Pow'])}**{self.parenthesize(e, PRECEDENCE['Pow'])}"
