@@ -19,18 +19,32 @@ from types import ModuleType
 import sympy
 
 from . import __version__
-from .codegen.render import render_torch
+from .codegen.render import render_torch, render_triton
 from .derive import derive
 from .errors import HyprgenError, SpecError
 from .paths import generated_dir, neurons_dir, templates_dir
 from .spec import load_spec
 
 
+TRITON_SUFFIX = "_triton"  # <name>.py holds the torch backend, <name>_triton.py the Triton kernels
+
+
 def generate(spec_path: str | Path) -> tuple[dict, str]:
-    """(KernelIR, module text) for one spec file."""
+    """(KernelIR, torch module text) for one spec file."""
     neuron, source = load_spec(spec_path)
     ir = derive(neuron, Path(spec_path).name, source)
     return ir, render_torch(ir, sympy.__version__)
+
+
+def generate_modules(spec_path: str | Path) -> tuple[dict, dict[str, str]]:
+    """(KernelIR, {file name: text}) for every target: <name>.py (torch) and <name>_triton.py (Triton).
+
+    The Triton kernels are a module of their own so that the torch backend never imports triton
+    (a second or more at start-up) and so that @triton.jit sees source it can parse.
+    """
+    ir, torch_text = generate(spec_path)
+    return ir, {f"{ir['name']}.py": torch_text,
+                f"{ir['name']}{TRITON_SUFFIX}.py": render_triton(ir, sympy.__version__)}
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -47,36 +61,43 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def build(spec_path: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Build one spec into out_dir (default: the cache). Returns the module path."""
-    ir, text = generate(spec_path)
+def build(spec_path: str | Path, out_dir: str | Path | None = None, targets: str = "all") -> Path:
+    """Build one spec into out_dir (default: the cache): the torch module <name>.py and the Triton
+    kernels beside it (<name>_triton.py); targets "torch" or "triton" write only one of them.
+    Returns the path of the torch module (of the Triton one with targets="triton")."""
+    if targets not in ("all", "torch", "triton"):
+        raise HyprgenError(f"unknown build target {targets!r} (all, torch, triton)")
+    _, files = generate_modules(spec_path)
     if out_dir is None:
         out_dir = cache_dir_for(Path(spec_path))
-    path = Path(out_dir) / f"{ir['name']}.py"
-    write_atomic(path, text)
-    return path
+    paths = [Path(out_dir) / name for name in files]            # [torch, triton]
+    for path, target in zip(paths, ("torch", "triton")):
+        if targets in ("all", target):
+            write_atomic(path, files[path.name])
+    return paths[1] if targets == "triton" else paths[0]
 
 
 def shipped_specs() -> list[Path]:
     return sorted(p for p in neurons_dir().glob("*.py") if not p.name.startswith("_"))
 
 
-def _generate_shipped(spec: Path) -> tuple[dict, str]:
-    """generate() for a spec in neurons/: its neuron must be named like the file (load(name) finds it so)."""
-    ir, text = generate(spec)
-    if ir["name"] != spec.stem:
-        raise SpecError(f"a shipped neuron must be named like its file: Neuron({ir['name']!r}) in {spec.name} "
-                        f"should be Neuron({spec.stem!r})", str(spec), ir["name"])
-    return ir, text
+def _generate_shipped(spec: Path) -> tuple[dict, dict[str, str]]:
+    """generate_modules() for a spec in neurons/: its neuron must be named like the file (load(name)
+    finds it so), and not like another neuron's kernel module."""
+    ir, files = generate_modules(spec)
+    if ir["name"] != spec.stem or ir["name"].endswith(TRITON_SUFFIX):
+        raise SpecError(f"a shipped neuron must be named like its file, without the suffix '{TRITON_SUFFIX}': "
+                        f"Neuron({ir['name']!r}) in {spec.name}", str(spec), ir["name"])
+    return ir, files
 
 
 def build_all() -> list[Path]:
     paths = []
     for spec in shipped_specs():
-        _, text = _generate_shipped(spec)
-        path = generated_dir() / f"{spec.stem}.py"
-        write_atomic(path, text)
-        paths.append(path)
+        _, files = _generate_shipped(spec)
+        for name, text in files.items():
+            write_atomic(generated_dir() / name, text)
+            paths.append(generated_dir() / name)
     return paths
 
 
@@ -84,13 +105,14 @@ def check() -> list[str]:
     """Problems with generated/: one line per stale, missing or orphaned module (empty when current)."""
     problems, expected = [], set()
     for spec in shipped_specs():
-        ir, text = _generate_shipped(spec)
-        path = generated_dir() / f"{ir['name']}.py"
-        expected.add(path.name)
-        if not path.exists():
-            problems.append(f"missing: generated/{path.name} (from neurons/{spec.name})")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"stale: generated/{path.name} (from neurons/{spec.name})")
+        _, files = _generate_shipped(spec)
+        for name, text in files.items():
+            path = generated_dir() / name
+            expected.add(name)
+            if not path.exists():
+                problems.append(f"missing: generated/{name} (from neurons/{spec.name})")
+            elif path.read_text(encoding="utf-8") != text:
+                problems.append(f"stale: generated/{name} (from neurons/{spec.name})")
     for path in sorted(generated_dir().glob("*.py")):
         if path.name != "__init__.py" and path.name not in expected:
             problems.append(f"orphan: generated/{path.name} has no spec in neurons/")
@@ -167,6 +189,24 @@ def _load_cached(spec_path: Path) -> ModuleType:
     module_name = f"hyprgen_cache_{directory.name.replace('-', '_')}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    paths = list(directory.glob("*.py")) if directory.exists() else []
+    paths = [p for p in directory.glob("*.py") if not p.stem.endswith(TRITON_SUFFIX)] if directory.exists() else []
     path = paths[0] if paths else build(spec_path, directory)
     return _import_file(path, module_name)
+
+
+def load_triton(neuron: ModuleType) -> ModuleType:
+    """The Triton kernels of a generated torch module: the <name>_triton.py beside it (imports triton)."""
+    name = neuron.META["name"]
+    path = Path(neuron.__file__).with_name(f"{name}{TRITON_SUFFIX}.py")
+    module_name = f"{neuron.__name__}{TRITON_SUFFIX}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    if not path.is_file():
+        raise HyprgenError(f"neuron '{name}' has no Triton kernels ({path} is missing): rebuild it with "
+                           "`hyprgen build` (shipped neurons: `hyprgen build --all`)")
+    module = _import_file(path, module_name)
+    if module.SPEC_HASH != neuron.META["spec_hash"]:
+        del sys.modules[module_name]
+        raise HyprgenError(f"{path} was generated from another version of the spec of '{name}' than "
+                           f"{neuron.__file__}: rebuild with `hyprgen build`")
+    return module

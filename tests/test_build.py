@@ -106,7 +106,7 @@ def test_generated_module_header_names_the_spec_and_versions():
 def test_check_passes_on_the_current_tree(capsys):
     assert B.check() == []
     assert main(["build", "--check"]) == 0
-    assert f"all {len(SHIPPED)} generated modules are current" in capsys.readouterr().out
+    assert f"all {len(SHIPPED)} neurons' generated modules are current" in capsys.readouterr().out
 
 
 @pytest.fixture
@@ -117,7 +117,8 @@ def tree_copy(tmp_path, monkeypatch):
     generated.mkdir()
     for name in ("lif", "brf"):
         shutil.copy(neurons_dir() / f"{name}.py", neurons / f"{name}.py")
-        shutil.copy(generated_dir() / f"{name}.py", generated / f"{name}.py")
+        for module in (name, f"{name}_triton"):
+            shutil.copy(generated_dir() / f"{module}.py", generated / f"{module}.py")
     (generated / "__init__.py").write_text("")
     monkeypatch.setattr(B, "neurons_dir", lambda: neurons)
     monkeypatch.setattr(B, "generated_dir", lambda: generated)
@@ -130,7 +131,8 @@ def test_check_fails_after_a_spec_edit_naming_the_module(tree_copy, capsys):
     spec = neurons / "lif.py"
     assert LIF_THETA in spec.read_text(), "neurons/lif.py changed: update LIF_THETA"
     spec.write_text(spec.read_text().replace(LIF_THETA, 'neuron.const("theta", 1.25)'))
-    assert B.check() == ["stale: generated/lif.py (from neurons/lif.py)"]
+    assert B.check() == ["stale: generated/lif.py (from neurons/lif.py)",
+                         "stale: generated/lif_triton.py (from neurons/lif.py)"]
     assert main(["build", "--check"]) == 1
     err = capsys.readouterr().err
     assert "generated/lif.py" in err and "brf" not in err and "hyprgen build --all" in err
@@ -148,6 +150,7 @@ def test_check_reports_a_comment_edit_missing_and_orphan_modules(tree_copy):
     (generated / "lif.py").unlink()
     (generated / "old_neuron.py").write_text("")
     assert B.check() == ["stale: generated/brf.py (from neurons/brf.py)",
+                         "stale: generated/brf_triton.py (from neurons/brf.py)",
                          "missing: generated/lif.py (from neurons/lif.py)",
                          "orphan: generated/old_neuron.py has no spec in neurons/"]
 
@@ -156,7 +159,7 @@ def test_shipped_neuron_must_be_named_like_its_file(tree_copy):
     neurons, _ = tree_copy
     text = (neurons / "lif.py").read_text()
     (neurons / "lif.py").write_text(text.replace('Neuron("lif"', 'Neuron("lif2"'))
-    with pytest.raises(SpecError, match=r"named like its file.*Neuron\('lif2'\).*Neuron\('lif'\)"):
+    with pytest.raises(SpecError, match=r"named like its file.*Neuron\('lif2'\) in lif.py"):
         B.check()
 
 
@@ -309,15 +312,39 @@ def test_cli_build_spec_out_dir(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["build", str(spec), "--out", str(out)]) == 0
     path = out / "mylif.py"
-    assert capsys.readouterr().out.strip() == f"built {path}"
+    assert capsys.readouterr().out.strip() == f"built {path} and mylif_triton.py beside it"
     assert path.read_text() == B.generate(spec)[1]
+    assert (out / "mylif_triton.py").read_text() == B.generate_modules(spec)[1]["mylif_triton.py"]
     module = B._import_file(path, "hyprgen_test_cli_build_mylif")
     assert module.META["name"] == "mylif" and module.META["carried"] == ["u", "z"]
+    assert B.load_triton(module).SPEC_HASH == module.META["spec_hash"]
+
+
+@pytest.mark.parametrize("target, written", [("torch", ["mylif.py"]), ("triton", ["mylif_triton.py"])])
+def test_cli_build_one_target(tmp_path, capsys, target, written):
+    spec = user_spec(tmp_path / "specs")
+    assert main(["build", str(spec), "--out", str(tmp_path / "out"), "--target", target]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == written
+    assert capsys.readouterr().out.strip() == f"built {tmp_path / 'out' / written[0]}"
+
+
+def test_triton_module_of_another_spec_version_is_refused(tmp_path):
+    spec = user_spec(tmp_path / "specs")
+    out = tmp_path / "out"
+    B.build(spec, out)
+    module = B._import_file(out / "mylif.py", "hyprgen_test_refused_mylif")
+    text = (out / "mylif_triton.py").read_text()
+    (out / "mylif_triton.py").write_text(text.replace(module.META["spec_hash"], "0" * 64))
+    with pytest.raises(HyprgenError, match="another version of the spec"):
+        B.load_triton(module)
+    (out / "mylif_triton.py").unlink()
+    with pytest.raises(HyprgenError, match="has no Triton kernels.*hyprgen build"):
+        B.load_triton(module)
 
 
 def test_cli_build_needs_an_argument(capsys):
     assert main(["build"]) == 2
-    assert "give SPEC files, --all or --check" in capsys.readouterr().err
+    assert "give SPEC files, --all, --check, --aot or --verify" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------------

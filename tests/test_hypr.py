@@ -64,6 +64,32 @@ def test_hypr_equals_bptt_of_the_detached_graph(neuron, loss):
     assert_grads_close(got, grads_of(net), what=f"{neuron} HYPR vs detached BPTT")
 
 
+def test_drop_spike_paths_equals_bptt_with_own_spike_detached():
+    """drop_spike_paths (the authors' release, HYPR.md §7) = autograd BPTT of the detached graph in
+    which each neuron's carried previous spike z^{t-1} is detached too; and it changes ALIF's gradient."""
+    net, x = active_network("alif", hidden=(7,), readout="linear", T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    net.zero_grad(set_to_none=True)
+    hyprgen.HYPR(net, chunk=5, drop_spike_paths=True).step(x, y)
+    got = grads_of(net)
+    layer, readout = net.layers
+    z = layer.neuron.META["carried"].index("z")
+    net.zero_grad(set_to_none=True)
+    with torch.enable_grad():
+        ff, theta, state = layer.feedforward(x.transpose(0, 1)), layer.params_tuple(), layer.init_state(x.shape[0])
+        r, o, outs = state.r, state.o, []
+        for t in range(T):
+            r = tuple(c.detach() if k == z else c for k, c in enumerate(r))
+            r, o = layer.neuron.step_autograd(r, layer.current(ff[t], o, detach_recurrent=True), theta)
+            outs.append(o)
+        out = readout.feedforward(torch.stack(outs)).transpose(0, 1)
+        loss = torch.nn.functional.cross_entropy(out.reshape(-1, net.n_out), y.reshape(-1), reduction="sum")
+        (loss / (y != -100).sum()).backward()
+    assert_grads_close(got, grads_of(net), what="drop_spike_paths vs BPTT with z detached")
+    kept, _ = hypr_grads(net, x, y, chunk=5)
+    assert (kept["layers.0.theta.tau_a"] - got["layers.0.theta.tau_a"]).abs().max() > 1e-3 * got["layers.0.theta.tau_a"].abs().max()
+
+
 def test_hypr_differs_from_full_bptt():
     """Without the detachment BPTT has paths HYPR drops (HYPR.md §8): the gap must be visible."""
     net, x = active_network("brf", hidden=(7,), readout="linear", T=T)

@@ -18,6 +18,8 @@ from .. import __version__
 from ..errors import BuildError
 from ..paths import templates_dir
 from .torch_printer import torch_code
+from .triton_printer import TRITON_PRELUDE, triton_code
+from .unrolled import Pattern, SweepAlgebra
 
 _PARSE_GLOBALS: dict = {}
 exec("from sympy import *", _PARSE_GLOBALS)  # noqa: S102 - the SymPy namespace for parse_expr
@@ -137,3 +139,56 @@ def _meta(ir: dict, sympy_version: str) -> dict:
         "surrogate": None if ir["output"]["surrogate"] is None else ir["output"]["surrogate"]["name"],
         "detach_reset": ir["detach_reset"],
     }
+
+
+def render_triton(ir: dict, sympy_version: str) -> str:
+    """The generated Triton kernels (S-stage, P-stage) of one neuron, as module text."""
+    parse = _parser(ir)
+
+    def code(text: str) -> str:
+        return triton_code(parse(text))
+
+    def tensor(text: str) -> str:
+        """Code whose value is a block tensor: a bare number is broadcast onto _zero."""
+        expr = parse(text)
+        return f"_zero + {triton_code(expr)}" if expr.is_number else triton_code(expr)
+
+    jac, d, p = ir["jacobians"], len(ir["carried"]), len(ir["params"])
+    forward = []
+    for definition in ir["definitions"]:
+        value = tensor(definition["expr"])
+        if definition["kind"] == "spike":
+            value = f"({value} > 0.0).to(tl.float32)"  # H(0) = 0, as the torch backend's heaviside
+        forward.append(f"{definition['name']} = {value}")
+    jacobian_lines = []
+    surrogate = ir["output"]["surrogate"]
+    if surrogate is not None:
+        spike = next(x for x in ir["definitions"] if x["kind"] == "spike")
+        psi = parse(surrogate["expr"]).subs(sp.Symbol("x", real=True), parse(spike["expr"]))
+        jacobian_lines.append(f"psi = {triton_code(psi)}")
+    jacobian_lines += [f"{name} = {code(value)}" for name, value in jac["cse"]]
+    for key in ("A", "D"):
+        jacobian_lines += [f"_{key}_{k}_{j} = {code(e)}" for k, row in enumerate(jac[key])
+                           for j, e in enumerate(row) if e is not None]
+    for key in ("c", "a", "delta"):
+        jacobian_lines += [f"_{key}_{k} = {code(e)}" for k, e in enumerate(jac[key]) if e is not None]
+    if jac["gamma"] is not None:
+        jacobian_lines.append(f"_gamma = {code(jac['gamma'])}")
+    sweep = SweepAlgebra(Pattern.of(jac))
+    context = {
+        "ir": ir, "hyprgen_version": __version__, "sympy_version": sympy_version, "prelude": TRITON_PRELUDE,
+        "carried": ir["carried"], "params": [x["name"] for x in ir["params"]], "d": d, "p": p,
+        "forward": forward,
+        "next_state": list(zip(ir["carried"], [tensor(e) for e in ir["next_state"]])),
+        "output": tensor(ir["output"]["expr"]),
+        "jacobians": jacobian_lines,
+        "sweep_init": sweep.init(),
+        "effective_error": sweep.effective_error(),
+        "signal_gamma": sweep.signal_gamma(),
+        "fresh_trace": [sweep.fresh_trace(k) for k in range(d)],
+        "sweep_accumulate": sweep.accumulate(),
+        "sweep_recurse": sweep.recurse(),
+        "phi": [(k, l, sweep.phi_entry(k, l)) for k in range(d) for l in range(d)],
+        "theta_in": [(k, j, sweep.theta_in_entry(k, j)) for k in range(d) for j in range(p)],
+    }
+    return _environment().get_template("triton/kernels.py.j2").render(**context)

@@ -4,12 +4,19 @@
 PTX and, with the ptxas that ships in the triton wheel, to a cubin. Registers and spills are not in
 the compiled kernel's metadata until it is loaded on a GPU (`n_regs`, `n_spills` come from the
 driver), so `resources` asks the same ptxas, with Triton's flags, for its -v report on the PTX.
+
+`shipped_kernels` lists every kernel variant the runtime launches for a neuron, with the configs
+the launchers pick (kernels/layer.py, kernels/merge.py); `report` compiles them all and writes the
+markdown table of `hyprgen build --aot` (docs/aot.md).
 """
 from __future__ import annotations
 
 import re
 import subprocess
 import tempfile
+import time
+from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 import triton
@@ -17,22 +24,65 @@ from triton.backends.compiler import GPUTarget
 from triton.backends.nvidia.compiler import get_ptxas, sm_arch_from_capability
 from triton.compiler import ASTSource
 
-from .merge import compiled_merge_kernel, merge_config
+from . import layer
+from .launch import compiled
+from .merge import NOT_SPECIALIZED as MERGE_NOT_SPECIALIZED
+from .merge import merge_config, merge_kernel
 
-_POINTERS = ["eps_ptr", "q0_ptr", "g_ptr", "E_ptr", "Phi_ptr", "pre_ptr", "grad_W_ptr", "eps_out_ptr"]
 _TRITON_TYPE = {torch.float32: "fp32", torch.bfloat16: "bf16"}
+_OPTIONS = ("num_warps", "num_stages", "enable_fp_fusion")
+_SCALARS = {"_B", "_n", "_lam", "B", "n", "m", "lam"}  # runtime integers of the kernels (i32)
+
+
+@dataclass
+class Variant:
+    """One kernel as a launcher would launch it."""
+
+    kernel: str            # "fwd", "chunk", "merge"
+    form: str              # what distinguishes variants (recurrent n=..., λ form, trace dtype)
+    jit: object            # the compiled-form JITFunction
+    config: dict           # constexprs and options
+    bf16_pointers: tuple[str, ...] = ()
+
+
+def compile_variant(v: Variant, arch: int) -> triton.compiler.CompiledKernel:
+    config = dict(v.config)
+    options = {k: config.pop(k) for k in _OPTIONS if k in config}
+    signature = {}
+    for name in v.jit.arg_names:
+        if name in config:
+            signature[name] = "constexpr"
+        elif name in _SCALARS:
+            signature[name] = "i32"
+        else:
+            signature[name] = "*bf16" if name in v.bf16_pointers else "*fp32"
+    source = ASTSource(v.jit, signature, constexprs=config)
+    return triton.compile(source, target=GPUTarget("cuda", arch, 32), options=options)
 
 
 def compile_merge(d: int, lam: int, trace_dtype: torch.dtype = torch.float32, arch: int = 90,
                   n: int = 1024, m: int = 1024) -> triton.compiler.CompiledKernel:
     """merge_kernel as merge_triton would launch it for this layer shape, compiled for sm_<arch>."""
+    return compile_variant(merge_variant(d, lam, trace_dtype, n, m), arch)
+
+
+def merge_variant(d: int, lam: int, trace_dtype: torch.dtype = torch.float32, n: int = 1024,
+                  m: int = 1024) -> Variant:
     config = merge_config(n, m, d, lam, trace_dtype)
-    options = {k: config.pop(k) for k in ("num_warps", "num_stages", "enable_fp_fusion")}
-    signature = {p: "*fp32" for p in _POINTERS}
-    signature["eps_ptr"] = signature["eps_out_ptr"] = "*" + _TRITON_TYPE[trace_dtype]
-    signature.update(B="i32", n="i32", m="i32", lam="i32", **{k: "constexpr" for k in config})
-    source = ASTSource(compiled_merge_kernel(), signature, constexprs=config)
-    return triton.compile(source, target=GPUTarget("cuda", arch, 32), options=options)
+    bf16 = ("eps_ptr", "eps_out_ptr") if trace_dtype == torch.bfloat16 else ()
+    form = f"{'tl.dot' if config['USE_DOT'] else 'rank-1'}, ε {_TRITON_TYPE[trace_dtype]}"
+    return Variant("merge", form, compiled(merge_kernel, tuple(MERGE_NOT_SPECIALIZED)), config, bf16)
+
+
+def shipped_kernels(kernels: ModuleType, recurrent_n=(64, 128, 256, 512), feedforward_n: int = 1024) -> list[Variant]:
+    """Every variant the runtime launches for one neuron's kernels module (<name>_triton)."""
+    not_specialized = tuple(kernels.NOT_SPECIALIZED)
+    fwd, chunk = compiled(kernels.fwd_kernel, not_specialized), compiled(kernels.chunk_kernel, not_specialized)
+    variants = [Variant("fwd", f"recurrent, n={n}", fwd, layer.fwd_config(n, True)) for n in recurrent_n]
+    variants.append(Variant("fwd", "feed-forward / per-step fallback", fwd, layer.fwd_config(feedforward_n, False)))
+    variants.append(Variant("chunk", f"{layer.CHUNK_BLOCK} lanes", chunk, layer.chunk_config()))
+    variants += [merge_variant(kernels.D, lam, dtype) for dtype in (torch.float32, torch.bfloat16) for lam in (8, 64)]
+    return variants
 
 
 def resources(kernel: triton.compiler.CompiledKernel) -> dict:
@@ -48,3 +98,30 @@ def resources(kernel: triton.compiler.CompiledKernel) -> dict:
     return dict(registers=int(re.search(r"Used (\d+) registers", log).group(1)),
                 spill_stores=int(spills.group(1)), spill_loads=int(spills.group(2)),
                 shared_bytes=kernel.metadata.shared, cubin_bytes=len(kernel.asm["cubin"]))
+
+
+def report(neurons: dict[str, ModuleType], archs: list[int], progress=None) -> tuple[str, list[dict]]:
+    """Compile every variant of every neuron for every arch: (markdown table, rows)."""
+    rows = []
+    for arch in archs:
+        merges_done = set()
+        for name, kernels in neurons.items():
+            for v in shipped_kernels(kernels):
+                label = name
+                if v.kernel == "merge":   # neuron-independent: one row per (d, form)
+                    if (kernels.D, v.form) in merges_done:
+                        continue
+                    merges_done.add((kernels.D, v.form))
+                    label = f"(d = {kernels.D})"
+                t0 = time.perf_counter()
+                res = resources(compile_variant(v, arch))
+                rows.append(dict(arch=f"sm_{arch}", neuron=label, kernel=v.kernel, form=v.form,
+                                 num_warps=v.config["num_warps"], **res,
+                                 compile_s=round(time.perf_counter() - t0, 2)))
+                if progress:
+                    progress(rows[-1])
+    header = "| arch | neuron | kernel | variant | warps | registers | spill stores (B) | spill loads (B) | shared (B) |"
+    lines = [header, "|" + "---|" * 9]
+    lines += [f"| {r['arch']} | {r['neuron']} | {r['kernel']} | {r['form']} | {r['num_warps']} | {r['registers']} | "
+              f"{r['spill_stores']} | {r['spill_loads']} | {r['shared_bytes']} |" for r in rows]
+    return "\n".join(lines) + "\n", rows

@@ -35,23 +35,20 @@ falls back to FMA with more registers); with bf16 traces "tf32", whose rounding 
 bf16's (2^-8). On a GPU fp32 → bf16 rounds to nearest; Triton 3.9's interpreter truncates (the tests'
 bound allows for it). Other dtypes (float64 in the gradient checks) and d > 4 go to the torch reference.
 
-Interpreter: `triton.jit` decides at decoration time (TRITON_INTERPRET) whether a kernel is compiled
-or interpreted, and so does triton.language for its own @jit helpers (tl.zeros, tl.sum, ...) when
-triton is first imported. The launcher runs the interpreted form for CPU tensors whatever the
-variable says, and the compiled form for CUDA tensors unless TRITON_INTERPRET=1; this works because
-merge_kernel calls builtins only (tl.full, not tl.zeros), so keep it that way.
+Interpreter: the launcher runs the interpreted form for CPU tensors and the compiled form for CUDA
+tensors (kernels/launch.py); this works because merge_kernel calls builtins only (tl.full, not
+tl.zeros), so keep it that way. Interpreted launches use larger tiles (one Python loop per program).
 """
 from __future__ import annotations
-
-import functools
 
 import torch
 import triton
 import triton.language as tl
-from triton.runtime.interpreter import InterpretedFunction
 from triton.runtime.jit import JITFunction
 
 from hyprgen.runtime.chunk import ChunkGradient, ChunkSweep, Traces, merge
+
+from . import launch
 
 BLOCK_T = 16                    # τ tile: tl.dot's minimum K
 NOT_SPECIALIZED = ["B", "lam"]  # batch and chunk length: any value runs on the same binary
@@ -137,32 +134,19 @@ def merge_kernel(
     tl.store(grad_W_ptr + i.to(tl.int64) * m + j, grad_W, mask=i_ok & j_ok)
 
 
-@functools.cache
 def compiled_merge_kernel() -> JITFunction:
     """The compiled (GPU) form of merge_kernel, whatever TRITON_INTERPRET said at import."""
-    return merge_kernel if isinstance(merge_kernel, JITFunction) else JITFunction(merge_kernel.fn,
-                                                                                  do_not_specialize=NOT_SPECIALIZED)
-
-
-@functools.cache
-def interpreted_merge_kernel() -> InterpretedFunction:
-    """The interpreted (CPU, numpy) form of merge_kernel."""
-    return merge_kernel if isinstance(merge_kernel, InterpretedFunction) else InterpretedFunction(merge_kernel.fn)
-
-
-def kernel_for(device: torch.device):
-    """Compiled on CUDA (unless TRITON_INTERPRET=1), interpreted elsewhere."""
-    if device.type == "cuda" and not triton.knobs.runtime.interpret:
-        return compiled_merge_kernel()
-    return interpreted_merge_kernel()
+    return launch.compiled(merge_kernel, tuple(NOT_SPECIALIZED))
 
 
 def merge_config(n: int, m: int, d: int, lam: int, trace_dtype: torch.dtype = torch.float32) -> dict:
     """Constexprs and launch options of merge_kernel. Tiles chosen for no spills on sm_80 and sm_90
-    (benchmarks/aot_merge.py); not yet tuned on a GPU."""
+    (`hyprgen build --aot`, docs/aot.md); not yet tuned on a GPU."""
     use_dot = lam >= BLOCK_T
     if use_dot:   # tl.dot needs BLOCK_N, BLOCK_M ≥ 16
         block_n, block_m, num_warps = (16, 64, 8) if d <= 1 else (16, 16, 4)
+        if d <= 1 and trace_dtype == torch.bfloat16:
+            block_m = 32  # 64 spills 32 B on sm_80 (ptxas), 32 does not
     else:
         block_n, block_m, num_warps = (4, 128, 4) if d <= 1 else (2, 128, 4)
         block_n = min(block_n, triton.next_power_of_2(n))
@@ -170,6 +154,12 @@ def merge_config(n: int, m: int, d: int, lam: int, trace_dtype: torch.dtype = to
                 BLOCK_M=min(block_m, max(16, triton.next_power_of_2(m))), BLOCK_T=BLOCK_T, USE_DOT=use_dot,
                 DOT_PRECISION="tf32x3" if trace_dtype == torch.float32 else "tf32", num_warps=num_warps,
                 num_stages=1, enable_fp_fusion=True)  # FMA contraction: Triton 3.9's default, pinned (3.10 flips it)
+
+
+def interpreter_tiles(config: dict, n: int, m: int) -> dict:
+    """The interpreter runs one program at a time in Python, so fewer, larger tiles (same results)."""
+    return config | dict(BLOCK_N=min(64, max(config["BLOCK_N"], triton.next_power_of_2(n))),
+                         BLOCK_M=min(256, max(config["BLOCK_M"], triton.next_power_of_2(m))))
 
 
 def supported(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> bool:
@@ -185,7 +175,10 @@ def merge_triton(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[
     if not supported(traces, sweep, pre):
         return merge(traces, sweep, pre)
     lam, _, n, d = sweep.E.shape
-    return launch_merge(traces, sweep, pre, merge_config(n, pre.shape[-1], d, lam, traces.eps.dtype))
+    config = merge_config(n, pre.shape[-1], d, lam, traces.eps.dtype)
+    if launch.interpreting(pre.device):
+        config = interpreter_tiles(config, n, pre.shape[-1])
+    return launch_merge(traces, sweep, pre, config)
 
 
 def launch_merge(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor, config: dict) -> tuple[ChunkGradient, Traces]:
@@ -197,7 +190,7 @@ def launch_merge(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor, config: d
     grad_W = torch.empty(n, m, dtype=torch.float32, device=eps.device)
     eps_new = torch.empty_like(eps)
     grid = (triton.cdiv(n, config["BLOCK_N"]), triton.cdiv(m, config["BLOCK_M"]))
-    kernel_for(eps.device)[grid](
+    launch.for_device(merge_kernel, eps.device, tuple(NOT_SPECIALIZED))[grid](
         eps, sweep.q0.contiguous(), sweep.g.contiguous(), sweep.E.contiguous(), sweep.Phi.contiguous(),
         pre.contiguous(), grad_W, eps_new, B, n, m, lam, **config)
     b, theta, eps_b, Theta = small_terms(traces, sweep)

@@ -1,7 +1,8 @@
-"""HYPR: chunked online training (docs/hypr.md §4–5) on the generated torch backend.
+"""HYPR: chunked online training (docs/hypr.md §4–5) on the torch or the Triton backend.
 
 Per chunk of λ steps: S-stage (each layer bottom-up over the chunk, keeping r^{τ-1}, I^τ, p^τ),
-per-step loss and same-step learning signals top-down, P-stage reverse sweep, merge of the traces.
+per-step loss and same-step learning signals top-down, P-stage reverse sweep, merge of the traces
+(each stage per layer from runtime/stages.py: TorchStages or TritonStages).
 Memory is independent of the sequence length T: traces ε [B, n, d, m] plus one chunk's transients.
 
 Sequence mode (`step`): gradients of the whole sequence accumulate, then one optimizer step.
@@ -9,37 +10,58 @@ Streaming mode (`stream`): an optimizer step after every chunk; state and traces
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from . import losses
-from .chunk import Traces, merge, p_stage
+from .chunk import Traces
 from .learners import Learner, StepResult, add_layer_grads
-from .local import densify
-from .network import Layer, LayerState, RSNN
+from .network import LayerState, LinearNeuron, RSNN
+from .stages import TorchStages, TritonStages
 
-
-@dataclass
-class _Kept:
-    """What the S-stage keeps of one layer for the P-stage (this chunk only)."""
-
-    r_prev: tuple[torch.Tensor, ...]  # d tensors [λ, B, n]: r^{τ-1}
-    current: torch.Tensor             # [λ, B, n]: I^τ
-    pre: torch.Tensor                 # [λ, B, m]: p^τ = [x^τ ; o^{τ-1}]
+BACKENDS = ("torch", "triton")
+MAX_TRITON_D = 4  # carried components the merge kernel handles
 
 
 class HYPR(Learner):
-    """HYPR learner. chunk: λ (any positive int; the last chunk of a sequence may be shorter)."""
+    """HYPR learner. chunk: λ (any positive int; the last chunk of a sequence may be shorter).
 
-    def __init__(self, net: RSNN, chunk: int = 64, loss: str = "ce", backend: str = "torch"):
+    backend="torch": the generated torch step and the reference P-stage/merge (any dtype, any device).
+    backend="triton": every spiking layer runs its neuron's generated Triton kernels (S-stage, P-stage)
+    and the merge kernel; float32 only; compiled on CUDA, interpreted on the CPU (slow: for tests).
+    A readout="linear" layer has no dynamics and no kernels (y = I is the GEMM itself): it always runs
+    the torch stages. trace_dtype: storage of the weight traces ε, torch.float32 or (triton backend)
+    torch.bfloat16 (half the memory; arithmetic stays float32, docs/kernels.md bounds the drift).
+    drop_spike_paths (torch backend): leave out the paths through each neuron's own previous spike,
+    as the authors' release does (docs/hypr.md §7), for comparisons; hyprgen keeps them by default.
+    The backend never changes silently: anything a backend cannot run raises.
+    """
+
+    def __init__(self, net: RSNN, chunk: int = 64, loss: str = "ce", backend: str = "torch",
+                 trace_dtype: torch.dtype | None = None, drop_spike_paths: bool = False):
         super().__init__(net, loss)
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
             raise ValueError(f"chunk (λ) must be a positive integer, got {chunk!r}")
-        if backend != "torch":
-            raise ValueError(f"backend {backend!r} is not available; this build has backend='torch'")
-        self.chunk, self.backend = chunk, backend
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+        if trace_dtype not in (None, torch.float32) and not (backend == "triton" and trace_dtype == torch.bfloat16):
+            raise ValueError(f"trace_dtype {trace_dtype} is not supported with backend={backend!r} "
+                             "(float32; bfloat16 with backend='triton')")
+        if drop_spike_paths and backend != "torch":
+            raise ValueError("drop_spike_paths is a comparison option of backend='torch'")
+        self.chunk, self.backend, self.trace_dtype = chunk, backend, trace_dtype
+        self.drop_spike_paths = drop_spike_paths
+        self.stages = [self._stages_for(i, layer) for i, layer in enumerate(net.layers)]
         self._stream: tuple[list[LayerState], list[Traces]] | None = None
+
+    def _stages_for(self, index: int, layer):
+        if self.backend == "torch" or isinstance(layer.neuron, LinearNeuron):
+            return TorchStages(self.drop_spike_paths)
+        from ..builder import load_triton
+
+        if layer.d > MAX_TRITON_D:
+            raise ValueError(f"layer {index} ({layer.neuron.META['name']}) carries d = {layer.d} state components; "
+                             f"backend='triton' handles d <= {MAX_TRITON_D}: use backend='torch'")
+        return TritonStages(load_triton(layer.neuron))
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -108,14 +130,26 @@ class HYPR(Learner):
     # -- one chunk -----------------------------------------------------------------------------
 
     def _zero_traces(self, B: int) -> list[Traces]:
-        return [Traces.zeros(B, L.n, L.d, L.m, len(L.neuron.META["params"]), L.W_in) for L in self.net.layers]
+        traces = []
+        for layer, stages in zip(self.net.layers, self.stages):
+            t = Traces.zeros(B, layer.n, layer.d, layer.m, len(layer.neuron.META["params"]), layer.W_in)
+            if self.trace_dtype is not None and isinstance(stages, TritonStages):  # only ε is stored narrower
+                t = Traces(t.eps.to(self.trace_dtype), t.eps_b, t.Theta)
+            traces.append(t)
+        return traces
+
+    def _check_backend(self, x: torch.Tensor) -> None:
+        if self.backend == "triton" and x.dtype != torch.float32:
+            raise ValueError(f"backend='triton' computes in float32; the network and input are {x.dtype} "
+                             "(use backend='torch')")
 
     def _chunk(self, x, target, mask, state, traces, normalizer):
         """S-stage, loss, P-stage and merge of one chunk x [B, λ, n_in]. Gradients go to .grad."""
+        self._check_backend(x)
         h = x.transpose(0, 1)  # [λ, B, n_in]
         kept, new_state = [], []
-        for layer, s in zip(self.net.layers, state):
-            h, k, s_out = self._s_stage(layer, h, s)
+        for layer, stages, s in zip(self.net.layers, self.stages, state):
+            h, k, s_out = stages.s_stage(layer, h, s)
             kept.append(k)
             new_state.append(s_out)
         y = h.transpose(0, 1)  # [B, λ, n_out]
@@ -123,28 +157,10 @@ class HYPR(Learner):
         signal = dl_dy.transpose(0, 1)  # [λ, B, n_out]: λ^τ of the readout
         new_traces = [None] * len(traces)
         for i in range(len(self.net.layers) - 1, -1, -1):  # top-down
-            layer, k = self.net.layers[i], kept[i]
-            _, _, jac = layer.neuron.step_with_jacobians(k.r_prev, k.current, layer.params_tuple())
-            J = densify(jac, k.current.shape, k.current.dtype, k.current.device)
-            sweep = p_stage(J, signal)
-            grad, new_traces[i] = merge(traces[i], sweep, k.pre)
+            layer, stages, k = self.net.layers[i], self.stages[i], kept[i]
+            sweep, signal_gamma = stages.p_stage(layer, k, signal)
+            grad, new_traces[i] = stages.merge(traces[i], sweep, k.pre)
             add_layer_grads(layer, grad.W, grad.b, grad.theta)
-            signal = (signal * J.gamma) @ layer.W_in  # ∂l^τ/∂x^τ through same-step paths: [λ, B, n_in]
+            if i > 0:
+                signal = signal_gamma @ layer.W_in  # ∂l^τ/∂x^τ through same-step paths: [λ, B, n_in]
         return y, loss, new_state, new_traces
-
-    @staticmethod
-    def _s_stage(layer: Layer, x: torch.Tensor, s: LayerState):
-        """Run one layer over the chunk: x [λ, B, n_in] → outputs [λ, B, n], kept tensors, state."""
-        ff, theta = layer.feedforward(x), layer.params_tuple()
-        r, o = s.r, s.o
-        r_prev, currents, o_prev, outs = [], [], [], []
-        for t in range(x.shape[0]):
-            current = layer.current(ff[t], o)
-            r_prev.append(r)
-            o_prev.append(o)
-            currents.append(current)
-            r, o = layer.neuron.step(r, current, theta)
-            outs.append(o)
-        r_prev_t = tuple(torch.stack([r_[k] for r_ in r_prev]) for k in range(layer.d))
-        pre = torch.cat([x, torch.stack(o_prev)], -1) if layer.recurrent else x
-        return torch.stack(outs), _Kept(r_prev_t, torch.stack(currents), pre), LayerState(tuple(r), o)
