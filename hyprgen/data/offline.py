@@ -1,0 +1,90 @@
+"""Offline datasets held in memory: one split, seeded batching, hold-out splits, labels, accuracy.
+
+A `Split` is x [N, T, n_in] and target [N, T] (class per step, IGNORE_INDEX = -100 where a step
+carries no label). The ECG, SHD and digits loaders all return Splits, so batching, splitting and
+accuracy are written once here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from ..runtime.losses import IGNORE_INDEX
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """x [N, T, n_in] (float32, or uint8 counts for SHD to save memory), target [N, T] long."""
+    x: torch.Tensor
+    target: torch.Tensor
+    n_classes: int
+
+    def __post_init__(self):
+        if self.x.ndim != 3 or self.target.shape != self.x.shape[:2] or self.target.dtype != torch.long:
+            raise ValueError(f"a split needs x [N, T, n_in] and a long target [N, T], got x "
+                             f"{tuple(self.x.shape)} and target {self.target.dtype} {tuple(self.target.shape)}")
+
+    @property
+    def n_in(self) -> int:
+        return self.x.shape[2]
+
+    @property
+    def seq_len(self) -> int:
+        return self.x.shape[1]
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def subset(self, index: torch.Tensor) -> Split:
+        return Split(self.x[index], self.target[index], self.n_classes)
+
+
+def iterate(split: Split, batch_size: int, generator: torch.Generator | None,
+            shuffle: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One pass over `split` in batches (x [b, T, n_in] float32, target [b, T]); the last batch may
+    be smaller. Shuffled with `generator` (required then), so a seeded generator gives the same order."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if shuffle and generator is None:
+        raise ValueError("shuffling needs a torch.Generator (seed it for a reproducible order)")
+    order = torch.randperm(len(split), generator=generator) if shuffle else torch.arange(len(split))
+    for idx in order.split(batch_size):
+        yield split.x[idx].to(torch.float32), split.target[idx]
+
+
+def hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """(rest, held): int(N * fraction) samples drawn by a permutation seeded with `seed`; both parts
+    keep the original order of their samples."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"a hold-out fraction must be in [0, 1), got {fraction}")
+    perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
+    n_held = int(len(split) * fraction)
+    return split.subset(perm[n_held:].sort().values), split.subset(perm[:n_held].sort().values)
+
+
+def expand_labels(labels: torch.Tensor, T: int, label_steps: int | None) -> torch.Tensor:
+    """Per-sequence labels [N] → target [N, T]: the label on every step (label_steps=None) or on the
+    last `label_steps` steps, IGNORE_INDEX elsewhere."""
+    if label_steps is not None and not 1 <= label_steps <= T:
+        raise ValueError(f"label_steps must be None (all steps) or in 1..{T}, got {label_steps}")
+    target = torch.full((len(labels), T), IGNORE_INDEX, dtype=torch.long)
+    target[:, T - (label_steps or T):] = labels.long()[:, None]
+    return target
+
+
+def step_accuracy(outputs: torch.Tensor, target: torch.Tensor) -> float:
+    """Per labelled step: the fraction of labelled (b, t) whose output argmax is the target
+    (outputs [B, T, C], target [B, T])."""
+    labelled = target != IGNORE_INDEX
+    return (outputs.argmax(-1) == target)[labelled].float().mean().item()
+
+
+def sequence_accuracy(outputs: torch.Tensor, target: torch.Tensor) -> float:
+    """Per sequence: the argmax of the readout summed over the labelled steps against the sequence's
+    label (outputs [B, T, C], target [B, T] with one class per sequence)."""
+    labelled = target != IGNORE_INDEX
+    scores = (outputs * labelled[..., None]).sum(1)                                   # [B, C]
+    labels = target.masked_fill(~labelled, -1).max(1).values                          # [B]
+    return (scores.argmax(-1) == labels).float().mean().item()
