@@ -5,6 +5,9 @@ Kernels run in Triton's interpreter on the CPU (float32). Gradients agree to flo
 kernels compute the same maths in another order (and with FMA contraction on a GPU).
 """
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -110,3 +113,20 @@ def test_new_lengths_never_recompile():
     keys = {fwd_and_chunk_keys(kernels, B, lam) for B in (1, 3, 32) for lam in (1, 7, 64, 250)}
     assert len(keys) == 1
     assert fwd_and_chunk_keys(kernels, 3, 7, n=300) != keys.pop()
+
+
+def test_with_triton_interpret_set():
+    """With TRITON_INTERPRET=1 before triton's import (as CI may set it), the generated kernels are
+    interpreted functions and a whole HYPR step still equals the torch backend's."""
+    script = ("import torch, hyprgen\n"
+              "from hyprgen.builder import load_triton\n"
+              "from triton.runtime.interpreter import InterpretedFunction\n"
+              "from tests.test_hypr_triton import two_layer, hypr_grads, rel_rms, TOL\n"
+              "assert isinstance(load_triton(hyprgen.load('lif')).chunk_kernel, InterpretedFunction)\n"
+              "net, x, y = two_layer('lif', T=12)\n"
+              "_, ref = hypr_grads(net, x, y, chunk=5, backend='torch')\n"
+              "_, got = hypr_grads(net, x, y, chunk=5, backend='triton')\n"
+              "assert all(rel_rms(got[k], ref[k]) <= TOL for k in ref if ref[k].abs().max() > 0)\n")
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=root, check=True, timeout=300)
