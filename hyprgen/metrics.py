@@ -1,0 +1,86 @@
+"""What `hyprgen train` records: metrics.jsonl events and the memory figures in them.
+
+An event is a flat dict of JSON values, one line of metrics.jsonl:
+- {"event": "step", "epoch", "batch", "step", "loss", "accuracy", "lr", "elapsed", "peak_memory_mb",
+   "rss_mb", and for HYPR "learner_bytes"} after every optimizer step (a step = one batch; in
+   streaming mode one piece of the stream, with an optimizer step per chunk inside it);
+- {"event": "epoch", "epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+   ["val_loss", "val_accuracy"], "lr", "elapsed", "peak_memory_mb", "rss_mb"} after each epoch.
+"elapsed" is training seconds (resumed runs continue the count); "peak_memory_mb" is the process's
+peak RSS (CPU) or torch's peak allocation (CUDA); "rss_mb" the current RSS (None where /proc is
+missing); "learner_bytes" the bytes of the tensors HYPR carries from chunk to chunk.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+
+import torch
+
+from .runtime.chunk import Traces
+
+TIMING = ("elapsed", "peak_memory_mb", "rss_mb")  # fields that differ between identical runs
+
+
+class MetricsLog:
+    """Events in memory and, with a path, appended to a JSON-lines file as they come."""
+
+    def __init__(self, path: Path | None, events: list[dict] | None = None):
+        """events: a checkpoint's events (resume); the file is rewritten to hold exactly those."""
+        self.path, self.events = path, list(events or [])
+        if path is not None:
+            path.write_text("".join(json.dumps(e) + "\n" for e in self.events))
+
+    def add(self, event: dict) -> None:
+        self.events.append(event)
+        if self.path is not None:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(event) + "\n")
+
+    def of(self, kind: str) -> list[dict]:
+        return [e for e in self.events if e["event"] == kind]
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def rss_mb() -> float | None:
+    """The resident set size now (Linux /proc), for memory over time; None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def tensor_bytes(value) -> int:
+    """Bytes of the tensors in nested lists, tuples and dicts."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    return 0
+
+
+def carried_bytes(learner, batch: int) -> int:
+    """Bytes HYPR carries from one chunk to the next (docs/hypr.md §6): the traces ε [B, n, d, m],
+    ε_b [B, n, d], Θ [B, n, d, p] and the layer states r [d × (B, n)], o [B, n] of every layer.
+
+    Streaming mode: the tensors of the stream itself (`stream_state()`). Sequence mode holds them
+    only inside `step`; measured on the same tensors allocated for this batch size."""
+    state = learner.stream_state()
+    if state:
+        return tensor_bytes(state)
+    net = learner.net
+    traces = [Traces.zeros(batch, L.n, L.d, L.m, len(L.neuron.META["params"]), L.W_in) for L in net.layers]
+    states = [(s.r, s.o) for s in net.init_state(batch)]
+    return tensor_bytes([(t.eps, t.eps_b, t.Theta) for t in traces]) + tensor_bytes(states)

@@ -1,0 +1,50 @@
+"""The text `hyprgen train` prints: the run's header, one line per epoch, the final summary table."""
+from __future__ import annotations
+
+
+def header(config: dict, task, batches_per_epoch: int) -> str:
+    c = config
+    what = {"cue": f"delayed cue (delay {c.get('delay')})", "ecg": "ECG-QTDB",
+            "shd": "Spiking Heidelberg Digits", "digits": f"sequential digits ({c.get('digits_mode')})"}[c["task"]]
+    hidden = " → ".join(map(str, c["hidden"]))
+    method = c["method"] + (f", λ = {c['chunk']}, {c['backend']} backend" if c["method"] == "hypr" else "")
+    lines = [f"task: {what}, {task.n_out} classes, T = {task.seq_len}; network: {task.n_in} → {hidden} {c['neuron']} "
+             f"→ {task.n_out} ({c['readout']} readout); method: {method}",
+             f"training: {c['epochs']} epochs × {batches_per_epoch} batches of {c['batch_size']}, {c['optimizer']} "
+             f"lr {c['lr']:g} ({c['lr_schedule']}), seed {c['seed']}, device {c['device']}"]
+    if c["stream"]:
+        lines.append(f"streaming: per batch element one endless input of cue trials back to back ({task.seq_len} "
+                     f"steps each), an optimizer step every {c['chunk']} steps, state and traces never reset")
+    return "\n".join(lines)
+
+
+def epoch_line(event: dict, config: dict, task) -> str:
+    """One epoch's results; in streaming mode with the stream's length and the memory it holds."""
+    train = "online" if config["stream"] else "train"
+    text = (f"epoch {event['epoch']}/{config['epochs']}: {train} loss {event['train_loss']:.4f}  {train} acc "
+            f"{event['train_accuracy']:.3f}  test acc {event['test_accuracy']:.3f}")
+    if "val_accuracy" in event:
+        text += f"  val acc {event['val_accuracy']:.3f}"
+    text += f"  | {event['elapsed']:.1f} s"
+    if config["stream"]:
+        text += f", {event['step'] * task.seq_len:,} steps streamed"
+    if "learner_bytes" in event:
+        text += f", HYPR carries {event['learner_bytes'] / 2**10:.1f} KiB"
+    if event["rss_mb"] is not None:
+        text += f", RSS {event['rss_mb']:.0f} MiB"
+    return text
+
+
+def summary_table(s: dict) -> str:
+    """Final results as a plain-text table (s: Trainer.summary())."""
+    splits = [name for name in ("train", "val", "test") if f"{name}_accuracy" in s]
+    row = lambda label, cells: f"  {label:<12}" + "".join(f"{c:>9}" for c in cells)  # noqa: E731
+    lines = ["summary:", row("", splits),
+             row("accuracy", [f"{s[f'{n}_accuracy']:.4f}" for n in splits]),
+             row("loss", [f"{s[f'{n}_loss']:.4f}" for n in splits]),
+             row("time", []) + f"{s['seconds']:.1f} s ({s['epochs']} epochs, {s['steps']} steps)",
+             row("peak memory", []) + f"{s['peak_memory_mb']:.0f} MiB ({s['memory_kind']})"]
+    if s["learner_bytes"] is not None:
+        lines.append(row("HYPR state", []) + f"{s['learner_bytes'] / 2**10:.1f} KiB (traces and state carried "
+                     "between chunks)")
+    return "\n".join(lines)
