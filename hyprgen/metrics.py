@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 
-from .runtime.chunk import Traces
 
 TIMING = ("elapsed", "peak_memory_mb", "rss_mb")  # fields that differ between identical runs
 
@@ -75,12 +74,7 @@ def carried_bytes(learner, batch: int) -> int:
     """Bytes HYPR carries from one chunk to the next (docs/hypr.md §6): the traces ε [B, n, d, m],
     ε_b [B, n, d], Θ [B, n, d, p] and the layer states r [d × (B, n)], o [B, n] of every layer.
 
-    Streaming mode: the tensors of the stream itself (`stream_state()`). Sequence mode holds them
-    only inside `step`; measured on the same tensors allocated for this batch size."""
+    Streaming mode: the tensors of the stream itself (`stream_state()`); sequence mode holds them only
+    inside `step`: HYPR.carried_bytes, the same tensors allocated for this batch size."""
     state = learner.stream_state()
-    if state:
-        return tensor_bytes(state)
-    net = learner.net
-    traces = [Traces.zeros(batch, L.n, L.d, L.m, len(L.neuron.META["params"]), L.W_in) for L in net.layers]
-    states = [(s.r, s.o) for s in net.init_state(batch)]
-    return tensor_bytes([(t.eps, t.eps_b, t.Theta) for t in traces]) + tensor_bytes(states)
+    return tensor_bytes(state) if state else learner.carried_bytes(batch)

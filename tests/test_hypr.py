@@ -223,3 +223,14 @@ def test_stream_state_round_trip_resumes_exactly():
     got = resumed.stream(x[:, 20:], y[:, 20:], None)
     torch.testing.assert_close(got.outputs, expected.outputs, rtol=0, atol=0)
     assert_grads_close(grads_of(net), expected_grads, rel=0, what="resumed stream")
+
+
+def test_carried_bytes_is_the_memory_model():
+    """HYPR.carried_bytes = docs/hypr.md §6 per layer: ε B·n·d·m, ε_b B·n·d, Θ B·n·d·p, state B·n·(d+1)."""
+    net = hyprgen.RSNN(5, [7, 6], 3, neuron=["brf", "alif"], readout="li")
+    B = 4
+    expected = 0
+    for layer in net.layers:
+        n, d, m, p = layer.n, layer.d, layer.m, len(layer.neuron.META["params"])
+        expected += 4 * (B * n * d * m + B * n * d + B * n * d * p + B * n * (d + 1))
+    assert hyprgen.HYPR(net, chunk=5).carried_bytes(B) == expected

@@ -109,6 +109,13 @@ class HYPR(Learner):
         self._stream = (state, traces)
         return StepResult(torch.stack(chunk_losses).mean(), torch.cat(outputs, 1))
 
+    def carried_bytes(self, batch: int) -> int:
+        """Bytes carried from one chunk to the next for this batch size (docs/hypr.md §6): the traces
+        ε, ε_b, Θ and every layer's state, as this learner allocates them (trace_dtype included)."""
+        traces, states = self._zero_traces(batch), self.net.init_state(batch)
+        tensors = [x for t in traces for x in (t.eps, t.eps_b, t.Theta)] + [x for s in states for x in (*s.r, s.o)]
+        return sum(x.numel() * x.element_size() for x in tensors)
+
     def reset_stream(self) -> None:
         self._stream = None
 
