@@ -481,8 +481,6 @@ def pretty(name: str) -> str:
 
 def compare(g: dict, ref: dict) -> dict:
     """Per parameter: cosine similarity and ‖g − ref‖/‖ref‖ (None where undefined)."""
-    import torch
-
     out = {}
     for name, r in ref.items():
         a = g.get(name)

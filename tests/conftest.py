@@ -17,3 +17,14 @@ def _seed():
 def _isolated_cache(tmp_path_factory):
     """User builds go to a fresh cache so tests never read a developer's cache."""
     os.environ["HYPRGEN_CACHE"] = str(tmp_path_factory.mktemp("hyprgen-cache"))
+
+
+@pytest.fixture
+def one_thread():
+    """One torch intra-op thread during the test, the previous count restored after: what `hyprgen
+    train` sets (--threads 1) when run in-process, and what its subprocess runs use; tiny networks run
+    much faster so on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

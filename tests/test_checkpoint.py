@@ -27,14 +27,7 @@ SMALL = ["train", "--delay", "10", "--hidden", "8", "--batch-size", "4", "--chun
          "--epoch-batches", "4", "--test-samples", "8", "--lr-schedule", "linear", "--quiet", "--no-plots"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one intra-op thread is much faster than several on a busy machine, and it is
-    what the subprocess runs use (OMP_NUM_THREADS=1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cli(argv, background=False) -> subprocess.CompletedProcess | subprocess.Popen:

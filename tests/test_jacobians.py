@@ -3,7 +3,6 @@ import pytest
 import torch
 from torch.func import jacrev, vmap
 
-import hyprgen.builder
 from hyprgen.runtime.local import densify
 from hyprgen.runtime.neuron import clamp_param_, resolve, sample_param
 

@@ -16,14 +16,7 @@ TINY = ["--epochs", "1", "--epoch-batches", "2", "--delay", "10", "--hidden", "8
         "--test-samples", "8", "--chunk", "7", "--quiet", "--no-plots"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one intra-op thread is much faster than several on a busy machine, and it is
-    what the subprocess runs use (OMP_NUM_THREADS=1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def parse(argv):
