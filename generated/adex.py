@@ -126,3 +126,88 @@ def step_with_jacobians(state, I, params):
         "delta": (None, None, None),
     }
     return (-70.6*reset0 + v_tilde*(1 - reset0), w_tilde + b*z_new), z_new, jacobians
+
+
+def chunk_sweep(r_prev, I, signal, params):
+    """HYPR's P-stage over one chunk (docs/hypr.md §4): the reverse sweep τ = λ..1 with the d×d algebra
+    unrolled and the Jacobians' structural zeros left out (the statements of the Triton chunk_kernel,
+    on [B, n] tensors). r_prev: d tensors [λ, B, n] (r^{τ-1}); I, signal (λ^τ): [λ, B, n].
+
+    Returns q^0 [B, n, d], g^τ [λ, B, n], λ^τγ^τ [λ, B, n], E^τ [λ, B, n, d], Φ^{λ:1} [B, n, d, d],
+    Σ_{b,τ}(q^τ D^τ + λ^τ δ^τ) [n, p] and Σ_τ Φ^{λ:τ+1} D^τ [B, n, d, p].
+    """
+    _, _, _J = step_with_jacobians(r_prev, I, params)  # every entry for all λ steps at once
+    _A_0_0_all = torch.broadcast_to(_J["A"][0][0], I.shape)
+    _A_0_1_all = torch.broadcast_to(_J["A"][0][1], I.shape)
+    _A_1_0_all = torch.broadcast_to(_J["A"][1][0], I.shape)
+    _A_1_1_all = torch.broadcast_to(_J["A"][1][1], I.shape)
+    _D_1_0_all = torch.broadcast_to(_J["D"][1][0], I.shape)
+    _D_1_1_all = torch.broadcast_to(_J["D"][1][1], I.shape)
+    _D_1_2_all = torch.broadcast_to(_J["D"][1][2], I.shape)
+    _c_0_all = torch.broadcast_to(_J["c"][0], I.shape)
+    _c_1_all = torch.broadcast_to(_J["c"][1], I.shape)
+    _a_0_all = torch.broadcast_to(_J["a"][0], I.shape)
+    _a_1_all = torch.broadcast_to(_J["a"][1], I.shape)
+    _gamma_all = torch.broadcast_to(_J["gamma"], I.shape)
+    _zero = torch.zeros_like(I[0])
+    _g, _sg, _E = torch.empty_like(I), torch.empty_like(I), I.new_empty(*I.shape, 2)
+    _q_0 = _zero
+    _q_1 = _zero
+    _Phi_0_0 = _zero + 1.0
+    _Phi_0_1 = _zero
+    _Phi_1_0 = _zero
+    _Phi_1_1 = _zero + 1.0
+    _theta_grad_0 = _zero
+    _theta_grad_1 = _zero
+    _theta_grad_2 = _zero
+    _Theta_in_0_0 = _zero
+    _Theta_in_0_1 = _zero
+    _Theta_in_0_2 = _zero
+    _Theta_in_1_0 = _zero
+    _Theta_in_1_1 = _zero
+    _Theta_in_1_2 = _zero
+
+    for _k in range(I.shape[0] - 1, -1, -1):
+        _sig = signal[_k]
+        _A_0_0 = _A_0_0_all[_k]
+        _A_0_1 = _A_0_1_all[_k]
+        _A_1_0 = _A_1_0_all[_k]
+        _A_1_1 = _A_1_1_all[_k]
+        _D_1_0 = _D_1_0_all[_k]
+        _D_1_1 = _D_1_1_all[_k]
+        _D_1_2 = _D_1_2_all[_k]
+        _c_0 = _c_0_all[_k]
+        _c_1 = _c_1_all[_k]
+        _a_0 = _a_0_all[_k]
+        _a_1 = _a_1_all[_k]
+        _gamma = _gamma_all[_k]
+        _g[_k] = _q_0 * _c_0 + _q_1 * _c_1 + _sig * _gamma
+        _sg[_k] = _sig * _gamma
+        _E[_k, :, :, 0] = _Phi_0_0 * _c_0 + _Phi_0_1 * _c_1
+        _E[_k, :, :, 1] = _Phi_1_0 * _c_0 + _Phi_1_1 * _c_1
+        _theta_grad_0 = _theta_grad_0 + _q_1 * _D_1_0
+        _theta_grad_1 = _theta_grad_1 + _q_1 * _D_1_1
+        _theta_grad_2 = _theta_grad_2 + _q_1 * _D_1_2
+        _Theta_in_0_0 = _Theta_in_0_0 + _Phi_0_1 * _D_1_0
+        _Theta_in_0_1 = _Theta_in_0_1 + _Phi_0_1 * _D_1_1
+        _Theta_in_0_2 = _Theta_in_0_2 + _Phi_0_1 * _D_1_2
+        _Theta_in_1_0 = _Theta_in_1_0 + _Phi_1_1 * _D_1_0
+        _Theta_in_1_1 = _Theta_in_1_1 + _Phi_1_1 * _D_1_1
+        _Theta_in_1_2 = _Theta_in_1_2 + _Phi_1_1 * _D_1_2
+        _q_next_0 = _q_0 * _A_0_0 + _q_1 * _A_1_0 + _sig * _a_0
+        _q_next_1 = _q_0 * _A_0_1 + _q_1 * _A_1_1 + _sig * _a_1
+        _Phi_next_0_0 = _Phi_0_0 * _A_0_0 + _Phi_0_1 * _A_1_0
+        _Phi_next_0_1 = _Phi_0_0 * _A_0_1 + _Phi_0_1 * _A_1_1
+        _Phi_next_1_0 = _Phi_1_0 * _A_0_0 + _Phi_1_1 * _A_1_0
+        _Phi_next_1_1 = _Phi_1_0 * _A_0_1 + _Phi_1_1 * _A_1_1
+        _q_0 = _q_next_0
+        _q_1 = _q_next_1
+        _Phi_0_0 = _Phi_next_0_0
+        _Phi_0_1 = _Phi_next_0_1
+        _Phi_1_0 = _Phi_next_1_0
+        _Phi_1_1 = _Phi_next_1_1
+    q0 = torch.stack([_q_0, _q_1], -1)
+    Phi = torch.stack([torch.stack([_Phi_0_0, _Phi_0_1], -1), torch.stack([_Phi_1_0, _Phi_1_1], -1)], -2)
+    theta_grad = torch.stack([_theta_grad_0.sum(0), _theta_grad_1.sum(0), _theta_grad_2.sum(0)], -1)
+    Theta_in = torch.stack([torch.stack([_Theta_in_0_0, _Theta_in_0_1, _Theta_in_0_2], -1), torch.stack([_Theta_in_1_0, _Theta_in_1_1, _Theta_in_1_2], -1)], -2)
+    return q0, _g, _sg, _E, Phi, theta_grad, Theta_in

@@ -195,14 +195,14 @@ def chunk_kernel(
         tl.store(_E + (_slab + _e) * 3 + 0, _Phi_0_0 * _c_0 + _Phi_0_2 * _c_2, mask=_ok)
         tl.store(_E + (_slab + _e) * 3 + 1, _Phi_1_0 * _c_0 + _Phi_1_2 * _c_2, mask=_ok)
         tl.store(_E + (_slab + _e) * 3 + 2, _Phi_2_0 * _c_0 + _Phi_2_2 * _c_2, mask=_ok)
-        _theta_grad_0 += _q_0 * _D_0_0 + _q_2 * _D_2_0 + _sig * _delta_0
-        _theta_grad_1 += _q_0 * _D_0_1 + _q_1 * _D_1_1 + _q_2 * _D_2_1 + _sig * _delta_1
-        _Theta_in_0_0 += _Phi_0_0 * _D_0_0 + _Phi_0_2 * _D_2_0
-        _Theta_in_0_1 += _Phi_0_0 * _D_0_1 + _Phi_0_1 * _D_1_1 + _Phi_0_2 * _D_2_1
-        _Theta_in_1_0 += _Phi_1_0 * _D_0_0 + _Phi_1_2 * _D_2_0
-        _Theta_in_1_1 += _Phi_1_0 * _D_0_1 + _Phi_1_1 * _D_1_1 + _Phi_1_2 * _D_2_1
-        _Theta_in_2_0 += _Phi_2_0 * _D_0_0 + _Phi_2_2 * _D_2_0
-        _Theta_in_2_1 += _Phi_2_0 * _D_0_1 + _Phi_2_1 * _D_1_1 + _Phi_2_2 * _D_2_1
+        _theta_grad_0 = _theta_grad_0 + _q_0 * _D_0_0 + _q_2 * _D_2_0 + _sig * _delta_0
+        _theta_grad_1 = _theta_grad_1 + _q_0 * _D_0_1 + _q_1 * _D_1_1 + _q_2 * _D_2_1 + _sig * _delta_1
+        _Theta_in_0_0 = _Theta_in_0_0 + _Phi_0_0 * _D_0_0 + _Phi_0_2 * _D_2_0
+        _Theta_in_0_1 = _Theta_in_0_1 + _Phi_0_0 * _D_0_1 + _Phi_0_1 * _D_1_1 + _Phi_0_2 * _D_2_1
+        _Theta_in_1_0 = _Theta_in_1_0 + _Phi_1_0 * _D_0_0 + _Phi_1_2 * _D_2_0
+        _Theta_in_1_1 = _Theta_in_1_1 + _Phi_1_0 * _D_0_1 + _Phi_1_1 * _D_1_1 + _Phi_1_2 * _D_2_1
+        _Theta_in_2_0 = _Theta_in_2_0 + _Phi_2_0 * _D_0_0 + _Phi_2_2 * _D_2_0
+        _Theta_in_2_1 = _Theta_in_2_1 + _Phi_2_0 * _D_0_1 + _Phi_2_1 * _D_1_1 + _Phi_2_2 * _D_2_1
 
         _q_next_0 = _q_0 * _A_0_0 + _q_2 * _A_2_0 + _sig * _a_0
         _q_next_1 = _q_0 * _A_0_1 + _q_1 * _A_1_1 + _q_2 * _A_2_1 + _sig * _a_1

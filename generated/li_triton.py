@@ -122,8 +122,8 @@ def chunk_kernel(
         tl.store(_g + _slab + _e, _q_0 * _c_0 + _sig * _gamma, mask=_ok)
         tl.store(_sg + _slab + _e, _sig * _gamma, mask=_ok)
         tl.store(_E + (_slab + _e) * 1 + 0, _Phi_0_0 * _c_0, mask=_ok)
-        _theta_grad_0 += _q_0 * _D_0_0 + _sig * _delta_0
-        _Theta_in_0_0 += _Phi_0_0 * _D_0_0
+        _theta_grad_0 = _theta_grad_0 + _q_0 * _D_0_0 + _sig * _delta_0
+        _Theta_in_0_0 = _Theta_in_0_0 + _Phi_0_0 * _D_0_0
 
         _q_next_0 = _q_0 * _A_0_0 + _sig * _a_0
         _Phi_next_0_0 = _Phi_0_0 * _A_0_0

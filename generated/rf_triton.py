@@ -161,12 +161,12 @@ def chunk_kernel(
         tl.store(_sg + _slab + _e, _sig * _gamma, mask=_ok)
         tl.store(_E + (_slab + _e) * 2 + 0, _Phi_0_0 * _c_0, mask=_ok)
         tl.store(_E + (_slab + _e) * 2 + 1, _Phi_1_0 * _c_0, mask=_ok)
-        _theta_grad_0 += _q_0 * _D_0_0 + _q_1 * _D_1_0 + _sig * _delta_0
-        _theta_grad_1 += _q_0 * _D_0_1 + _q_1 * _D_1_1 + _sig * _delta_1
-        _Theta_in_0_0 += _Phi_0_0 * _D_0_0 + _Phi_0_1 * _D_1_0
-        _Theta_in_0_1 += _Phi_0_0 * _D_0_1 + _Phi_0_1 * _D_1_1
-        _Theta_in_1_0 += _Phi_1_0 * _D_0_0 + _Phi_1_1 * _D_1_0
-        _Theta_in_1_1 += _Phi_1_0 * _D_0_1 + _Phi_1_1 * _D_1_1
+        _theta_grad_0 = _theta_grad_0 + _q_0 * _D_0_0 + _q_1 * _D_1_0 + _sig * _delta_0
+        _theta_grad_1 = _theta_grad_1 + _q_0 * _D_0_1 + _q_1 * _D_1_1 + _sig * _delta_1
+        _Theta_in_0_0 = _Theta_in_0_0 + _Phi_0_0 * _D_0_0 + _Phi_0_1 * _D_1_0
+        _Theta_in_0_1 = _Theta_in_0_1 + _Phi_0_0 * _D_0_1 + _Phi_0_1 * _D_1_1
+        _Theta_in_1_0 = _Theta_in_1_0 + _Phi_1_0 * _D_0_0 + _Phi_1_1 * _D_1_0
+        _Theta_in_1_1 = _Theta_in_1_1 + _Phi_1_0 * _D_0_1 + _Phi_1_1 * _D_1_1
 
         _q_next_0 = _q_0 * _A_0_0 + _q_1 * _A_1_0 + _sig * _a_0
         _q_next_1 = _q_0 * _A_0_1 + _q_1 * _A_1_1 + _sig * _a_1

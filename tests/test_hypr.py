@@ -234,3 +234,27 @@ def test_carried_bytes_is_the_memory_model():
         n, d, m, p = layer.n, layer.d, layer.m, len(layer.neuron.META["params"])
         expected += 4 * (B * n * d * m + B * n * d + B * n * d * p + B * n * (d + 1))
     assert hyprgen.HYPR(net, chunk=5).carried_bytes(B) == expected
+
+
+@pytest.mark.parametrize("neuron", SHIPPED)
+def test_generated_chunk_sweep_equals_dense_p_stage(neuron):
+    """The generated chunk_sweep (unrolled, structural zeros skipped) equals runtime.chunk.p_stage on
+    the densified Jacobians (the plain matrix form of docs/hypr.md §4), at the states of an active run."""
+    from hyprgen.runtime.chunk import p_stage
+    from hyprgen.runtime.local import densify
+    from hyprgen.runtime.stages import TorchStages
+
+    net, x = active_network(neuron, hidden=(9,), T=11)
+    layer = net.layers[0]
+    _, kept, _ = TorchStages.s_stage(layer, x.transpose(0, 1), layer.init_state(x.shape[0]))
+    signal = torch.randn(kept.current.shape, dtype=torch.float64)
+    r_prev, theta = tuple(kept.r_prev.unbind(1)), layer.params_tuple()
+    q0, g, signal_gamma, E, Phi, theta_grad, Theta_in = layer.neuron.chunk_sweep(r_prev, kept.current, signal, theta)
+    _, _, jac = layer.neuron.step_with_jacobians(r_prev, kept.current, theta)
+    J = densify(jac, kept.current.shape, kept.current.dtype, kept.current.device)
+    ref = p_stage(J, signal)
+    got = dict(q0=q0, g=g, E=E, Phi=Phi, theta_grad=theta_grad, Theta_in=Theta_in, signal_gamma=signal_gamma)
+    for name, value in got.items():
+        expected = signal * J.gamma if name == "signal_gamma" else getattr(ref, name)
+        assert value.shape == expected.shape, name
+        assert torch.allclose(value, expected, rtol=1e-12, atol=1e-12 * expected.abs().max().item()), name

@@ -93,6 +93,7 @@ def render_torch(ir: dict, sympy_version: str) -> str:
         "output": code(ir["output"]["expr"]),
         "surrogate": None if surrogate is None else code(surrogate["expr"]),
         "cse": [(t, code(e)) for t, e in jac["cse"]],
+        **_sweep_context(ir, parse),
         "jacobians": [
             ("A", py_matrix([[code(e) for e in row] for row in jac["A"]])),
             ("c", py_tuple([code(e) for e in jac["c"]])),
@@ -103,6 +104,35 @@ def render_torch(ir: dict, sympy_version: str) -> str:
         ],
     }
     return _environment().get_template("torch/module.py.j2").render(**context)
+
+
+def _sweep_context(ir: dict, parse) -> dict:
+    """What the templates' unrolled P-stage needs (codegen/unrolled.py): the structurally nonzero
+    Jacobian entries as (variable, key into the jacobians dict, whether a bare number), the sweep's
+    statements and its final values."""
+    jac, d, p = ir["jacobians"], len(ir["carried"]), len(ir["params"])
+    entries = []
+    for key in ("A", "D"):
+        entries += [(f"_{key}_{k}_{j}", f'["{key}"][{k}][{j}]', e) for k, row in enumerate(jac[key])
+                    for j, e in enumerate(row) if e is not None]
+    for key in ("c", "a", "delta"):
+        entries += [(f"_{key}_{k}", f'["{key}"][{k}]', e) for k, e in enumerate(jac[key]) if e is not None]
+    if jac["gamma"] is not None:
+        entries.append(("_gamma", '["gamma"]', jac["gamma"]))
+    sweep = SweepAlgebra(Pattern.of(jac))
+    return {
+        "d": d, "p": p,
+        "sweep_entries": [(name, key, parse(e).is_number) for name, key, e in entries],
+        "sweep_init": sweep.init(),
+        "effective_error": sweep.effective_error(),
+        "signal_gamma": sweep.signal_gamma(),
+        "fresh_trace": [sweep.fresh_trace(k) for k in range(d)],
+        "sweep_accumulate": sweep.accumulate(),
+        "sweep_recurse": sweep.recurse(),
+        "q_final": [f"_q_{k}" for k in range(d)],
+        "phi_rows": [[sweep.phi_entry(k, l) for l in range(d)] for k in range(d)],
+        "theta_in_rows": [[sweep.theta_in_entry(k, j) for j in range(p)] for k in range(d)],
+    }
 
 
 def _unpack(names: list[str], source: str) -> list[str]:

@@ -1,9 +1,10 @@
-"""The d×d algebra of HYPR's P-stage (docs/hypr.md §4), unrolled into scalar statements for a kernel.
+"""The d×d algebra of HYPR's P-stage (docs/hypr.md §4), unrolled into scalar statements.
 
 Per (sample, neuron) the reverse sweep carries the row vector q (d), the matrix Φ (d×d) and the
-accumulators of the neuron-parameter terms. In a kernel every component is its own register
-variable, so the algebra is written out entry by entry and every product with a structural zero of
-the Jacobians is left out at build time. Φ = A^λ ⋯ A^{τ+1} can only be nonzero where a path of
+accumulators of the neuron-parameter terms. Every component is its own variable (a register in the
+Triton chunk_kernel, a [B, n] tensor in the torch module's chunk_sweep), so the algebra is written
+out entry by entry and every product with a structural zero of the Jacobians is left out at build
+time. The statements are valid Python for both targets (no in-place operators). Φ = A^λ ⋯ A^{τ+1} can only be nonzero where a path of
 nonzero A entries leads from row to column (the reflexive-transitive closure of A's pattern), so
 entries outside the closure are never computed or carried.
 
@@ -113,13 +114,13 @@ class SweepAlgebra:
             terms = [f"_q_{k} * _D_{k}_{j}" for k in range(pt.d) if pt.D[k][j]]
             if pt.delta[j]:
                 terms.append(f"_sig * _delta_{j}")
-            if terms:
-                lines.append(f"_theta_grad_{j} += {' + '.join(terms)}")
+            if terms:   # not +=: on a torch tensor that would add into _zero, which it starts as
+                lines.append(f"_theta_grad_{j} = _theta_grad_{j} + {' + '.join(terms)}")
         for k in range(pt.d):
             for j in range(pt.p):
                 terms = [f"{_phi(k, l)} * _D_{l}_{j}" for l in range(pt.d) if self.phi_nz[k][l] and pt.D[l][j]]
                 if terms:
-                    lines.append(f"_Theta_in_{k}_{j} += {' + '.join(terms)}")
+                    lines.append(f"_Theta_in_{k}_{j} = _Theta_in_{k}_{j} + {' + '.join(terms)}")
         return lines
 
     def recurse(self) -> list[str]:

@@ -43,6 +43,13 @@ class LinearNeuron:
     def step_with_jacobians(state, I, params):
         return (), I, {"A": (), "c": (), "D": (), "a": (), "gamma": 1.0, "delta": ()}
 
+    @staticmethod
+    def chunk_sweep(r_prev, I, signal, params):
+        """The P-stage with d = p = 0 (the generated modules' signature): g^τ = λ^τ γ^τ = λ^τ."""
+        lam, B, n = I.shape
+        empty = lambda *s: I.new_zeros(*s)  # noqa: E731
+        return empty(B, n, 0), signal, signal, empty(lam, B, n, 0), empty(B, n, 0, 0), empty(n, 0), empty(B, n, 0, 0)
+
 
 @dataclass
 class LayerState:

@@ -1,7 +1,8 @@
 """The per-layer stages of one HYPR chunk (docs/hypr.md §5), one implementation per backend.
 
-`TorchStages` is the reference: the generated torch step in a loop (S-stage), densified Jacobians and
-`chunk.p_stage` (P-stage), `chunk.merge`. `TritonStages` runs the neuron's generated kernels
+`TorchStages` is the reference: the generated torch step in a loop (S-stage), the generated
+`chunk_sweep` (P-stage; with drop_spike_paths, densified Jacobians through `chunk.p_stage`, the plain
+form both are tested against), `chunk.merge`. `TritonStages` runs the neuron's generated kernels
 (hyprgen.kernels.layer) and the merge kernel; it is tested against `TorchStages` output by output.
 
     s_stage(layer, x [λ, B, n_in], state) -> (o^τ [λ, B, n], Kept, state after the chunk)
@@ -60,7 +61,12 @@ class TorchStages:
         return outs[1:], kept, LayerState(tuple(r), o)
 
     def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
-        _, _, jac = layer.neuron.step_with_jacobians(tuple(kept.r_prev.unbind(1)), kept.current, layer.params_tuple())
+        r_prev, theta = tuple(kept.r_prev.unbind(1)), layer.params_tuple()
+        if not self.drop_spike_paths:  # the generated sweep: unrolled algebra, structural zeros skipped
+            q0, g, signal_gamma, E, Phi, theta_grad, Theta_in = layer.neuron.chunk_sweep(r_prev, kept.current,
+                                                                                          signal, theta)
+            return ChunkSweep(q0, g, E, Phi, theta_grad, Theta_in), signal_gamma
+        _, _, jac = layer.neuron.step_with_jacobians(r_prev, kept.current, theta)
         J = densify(jac, kept.current.shape, kept.current.dtype, kept.current.device)
         if self.drop_spike_paths and PREV_SPIKE in layer.neuron.META["carried"]:
             z = layer.neuron.META["carried"].index(PREV_SPIKE)
