@@ -203,7 +203,7 @@ class State:
 # hyprgen derives itself. Patterns: CSE temporaries t0, t1, ... and reset terms reset0, reset1, ...
 RESERVED_NAMES = frozenset({
     "torch", "math", "META", "heaviside", "surrogate", "spike_with_surrogate", "init_state", "step",
-    "step_autograd", "step_with_jacobians", "state", "params", "psi", "jacobians", "float",
+    "step_autograd", "step_with_jacobians", "chunk_sweep", "state", "params", "psi", "jacobians", "float",
     "tl", "triton", "libdevice",
 })
 _CSE_TEMPORARY = re.compile(r"t\d+")
