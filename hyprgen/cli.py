@@ -67,13 +67,13 @@ def _aot(archs_text: str, report_path: str) -> int:
 
 
 def _verify(spec: str) -> int:
+    import torch
+
     from . import builder as B
     from .verify import format_report, verify
 
     module = B.load(spec)
     checks, rate = verify(module, B.load_triton(module))
-    import torch
-
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (Triton interpreter)"
     print(format_report(module.META["name"], checks, rate, device))
     return 0 if all(c.ok for c in checks) else 1

@@ -1,8 +1,8 @@
 """Launchers of a neuron's generated Triton kernels: the S-stage (fwd_kernel) and P-stage (chunk_kernel).
 
 References (same signatures and semantics, plain PyTorch): `hyprgen.runtime.stages.TorchStages`
-(S-stage: the generated torch step in a loop; P-stage: `runtime.chunk.p_stage` on densified
-Jacobians). Shapes: λ steps, B samples, n neurons, d carried components, p neuron parameters.
+(S-stage: the generated torch step in a loop; P-stage: the generated torch `chunk_sweep`, the
+same unrolled statements on [B, n] tensors). Shapes: λ steps, B samples, n neurons, d carried components, p neuron parameters.
 
 S-stage. With recurrence and n ≤ MAX_FUSED_N, one program holds a tile of BLOCK_B samples × all n
 neurons for the whole chunk and adds W_rec o^{τ-1} with tl.dot each step (o^{τ-1} round-trips
