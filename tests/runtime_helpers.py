@@ -1,4 +1,9 @@
-"""Shared helpers for runtime tests: active float64 networks and gradient comparison."""
+"""Shared helpers for runtime tests: active float64 networks, gradient comparison, subprocesses."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 
 import hyprgen
@@ -23,6 +28,13 @@ def active_network(neuron, hidden=(6, 5), n_in=3, n_out=3, readout="li", recurre
     raise AssertionError(f"{neuron}: no weight scale gives moderate activity (last rates {rates})")
 
 
+def rel_rms(got, ref) -> float:
+    """‖got − ref‖_RMS / ‖ref‖_RMS in float64 (the absolute RMS error of got when ref is all zero)."""
+    ref64 = ref.double()
+    scale = ref64.pow(2).mean().sqrt()
+    return ((got.double() - ref64).pow(2).mean().sqrt() / scale).item() if scale > 0 else got.abs().max().item()
+
+
 def cue_targets(B, T, n_out, seed=0):
     gen = torch.Generator().manual_seed(seed)
     y = torch.randint(0, n_out, (B, T), generator=gen)
@@ -42,3 +54,11 @@ def assert_grads_close(got, ref, rel=1e-10, what=""):
         assert scale > 0, f"{what}: reference gradient of {k} is zero; the test would be vacuous"
         err = (got[k] - ref[k]).abs().max().item()
         assert err <= rel * scale, f"{what}: {k}: max error {err:.3e} > {rel:g} × {scale:.3e}"
+
+
+def run_with_triton_interpret(script: str, timeout: float = 300) -> None:
+    """Run `script` in a fresh Python from the repository root with TRITON_INTERPRET=1 set before
+    triton is imported (which fixes the form of every @triton.jit kernel); fails if it fails."""
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).resolve().parents[1], check=True,
+                   timeout=timeout)

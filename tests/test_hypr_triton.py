@@ -5,9 +5,6 @@ Kernels run in Triton's interpreter on the CPU (float32). Gradients agree to flo
 kernels compute the same maths in another order (and with FMA contraction on a GPU).
 """
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,13 +14,9 @@ from hyprgen.builder import load_triton
 from hyprgen.kernels import layer as launch
 from hyprgen.kernels.specialization import compile_key
 
-from .runtime_helpers import active_network, cue_targets, grads_of
+from .runtime_helpers import active_network, cue_targets, grads_of, rel_rms, run_with_triton_interpret
 
 TOL = 1e-5  # relative RMS error, float32
-
-
-def rel_rms(got, ref):
-    return ((got.double() - ref.double()).pow(2).mean().sqrt() / ref.double().pow(2).mean().sqrt()).item()
 
 
 def two_layer(neuron="brf", T=50):
@@ -127,6 +120,4 @@ def test_with_triton_interpret_set():
               "_, ref = hypr_grads(net, x, y, chunk=5, backend='torch')\n"
               "_, got = hypr_grads(net, x, y, chunk=5, backend='triton')\n"
               "assert all(rel_rms(got[k], ref[k]) <= TOL for k in ref if ref[k].abs().max() > 0)\n")
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run([sys.executable, "-c", script], env=env, cwd=root, check=True, timeout=300)
+    run_with_triton_interpret(script)

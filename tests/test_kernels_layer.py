@@ -20,16 +20,10 @@ from hyprgen.codegen.unrolled import Pattern
 from hyprgen.paths import neurons_dir
 from hyprgen.kernels import layer as launch
 from hyprgen.runtime.stages import TorchStages, TritonStages
-from .runtime_helpers import active_network
+from .runtime_helpers import active_network, rel_rms
 
 B, N, N_IN, LAM, T = 3, 37, 45, 7, 50
 TOL = 1e-5  # relative RMS error, float32
-
-
-def rel_rms(got, ref):
-    ref64 = ref.double()
-    scale = ref64.pow(2).mean().sqrt()
-    return ((got.double() - ref64).pow(2).mean().sqrt() / scale).item() if scale > 0 else got.abs().max().item()
 
 
 def assert_outputs_close(got: dict, ref: dict, what: str):

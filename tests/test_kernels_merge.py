@@ -6,25 +6,19 @@ is decorated, so setting it here would depend on import order and leak into othe
 launcher picks the interpreted form for CPU tensors whatever the variable says
 (hyprgen/kernels/merge.py); `test_with_triton_interpret_set` runs the other case in a subprocess.
 """
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
 from hyprgen.kernels.merge import compiled_merge_kernel, launch_merge, merge_config, merge_triton
 from hyprgen.runtime.chunk import ChunkSweep, Traces, merge
 
+from .runtime_helpers import rel_rms, run_with_triton_interpret
+
 B, N_IN, N = 3, 8, 37
 M = N_IN + N          # presynaptic inputs of a recurrent layer: 45
 P = 2                 # neuron parameters
 BF16_ULP = 2.0 ** -7  # bfloat16 keeps 8 significant bits: one rounding errs < 2^-7 relative (truncation),
                       # ≤ 2^-8 rounding to nearest (GPU); the interpreter truncates fp32 → bf16
-
-
-def rel_rms(got, ref):
-    return ((got.double() - ref.double()).pow(2).mean().sqrt() / ref.double().pow(2).mean().sqrt()).item()
 
 
 def random_chunk(d, lam, rho=None, seed=0):
@@ -134,9 +128,7 @@ def test_with_triton_interpret_set():
               "chunk = t.random_chunk(2, 20)\n"
               "t.assert_close(t.merge_triton(*chunk), t.merge(*chunk))\n"
               "compiled_merge_kernel()\n")
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run([sys.executable, "-c", script], env=env, cwd=root, check=True, timeout=120)
+    run_with_triton_interpret(script, timeout=120)
 
 
 @pytest.mark.parametrize("arch", [80, 90])

@@ -106,11 +106,9 @@ def render_torch(ir: dict, sympy_version: str) -> str:
     return _environment().get_template("torch/module.py.j2").render(**context)
 
 
-def _sweep_context(ir: dict, parse) -> dict:
-    """What the templates' unrolled P-stage needs (codegen/unrolled.py): the structurally nonzero
-    Jacobian entries as (variable, key into the jacobians dict, whether a bare number), the sweep's
-    statements and its final values."""
-    jac, d, p = ir["jacobians"], len(ir["carried"]), len(ir["params"])
+def _jacobian_entries(jac: dict) -> list[tuple[str, str, str]]:
+    """The structurally nonzero Jacobian entries as (variable the unrolled sweep reads, key into the
+    generated jacobians dict, expression)."""
     entries = []
     for key in ("A", "D"):
         entries += [(f"_{key}_{k}_{j}", f'["{key}"][{k}][{j}]', e) for k, row in enumerate(jac[key])
@@ -119,10 +117,18 @@ def _sweep_context(ir: dict, parse) -> dict:
         entries += [(f"_{key}_{k}", f'["{key}"][{k}]', e) for k, e in enumerate(jac[key]) if e is not None]
     if jac["gamma"] is not None:
         entries.append(("_gamma", '["gamma"]', jac["gamma"]))
+    return entries
+
+
+def _sweep_context(ir: dict, parse) -> dict:
+    """What the templates' unrolled P-stage needs (codegen/unrolled.py): the structurally nonzero
+    Jacobian entries as (variable, key into the jacobians dict, whether a bare number), the sweep's
+    statements and its final values."""
+    jac, d, p = ir["jacobians"], len(ir["carried"]), len(ir["params"])
     sweep = SweepAlgebra(Pattern.of(jac))
     return {
         "d": d, "p": p,
-        "sweep_entries": [(name, key, parse(e).is_number) for name, key, e in entries],
+        "sweep_entries": [(name, key, parse(e).is_number) for name, key, e in _jacobian_entries(jac)],
         "sweep_init": sweep.init(),
         "effective_error": sweep.effective_error(),
         "signal_gamma": sweep.signal_gamma(),
@@ -183,7 +189,7 @@ def render_triton(ir: dict, sympy_version: str) -> str:
         expr = parse(text)
         return f"_zero + {triton_code(expr)}" if expr.is_number else triton_code(expr)
 
-    jac, d, p = ir["jacobians"], len(ir["carried"]), len(ir["params"])
+    jac = ir["jacobians"]
     forward = []
     for definition in ir["definitions"]:
         value = tensor(definition["expr"])
@@ -197,28 +203,17 @@ def render_triton(ir: dict, sympy_version: str) -> str:
         psi = parse(surrogate["expr"]).subs(sp.Symbol("x", real=True), parse(spike["expr"]))
         jacobian_lines.append(f"psi = {triton_code(psi)}")
     jacobian_lines += [f"{name} = {code(value)}" for name, value in jac["cse"]]
-    for key in ("A", "D"):
-        jacobian_lines += [f"_{key}_{k}_{j} = {code(e)}" for k, row in enumerate(jac[key])
-                           for j, e in enumerate(row) if e is not None]
-    for key in ("c", "a", "delta"):
-        jacobian_lines += [f"_{key}_{k} = {code(e)}" for k, e in enumerate(jac[key]) if e is not None]
-    if jac["gamma"] is not None:
-        jacobian_lines.append(f"_gamma = {code(jac['gamma'])}")
-    sweep = SweepAlgebra(Pattern.of(jac))
+    jacobian_lines += [f"{name} = {code(e)}" for name, _, e in _jacobian_entries(jac)]
+    sweep = _sweep_context(ir, parse)
     context = {
         "ir": ir, "hyprgen_version": __version__, "sympy_version": sympy_version, "prelude": TRITON_PRELUDE,
-        "carried": ir["carried"], "params": [x["name"] for x in ir["params"]], "d": d, "p": p,
+        "carried": ir["carried"], "params": [x["name"] for x in ir["params"]],
         "forward": forward,
         "next_state": list(zip(ir["carried"], [tensor(e) for e in ir["next_state"]])),
         "output": tensor(ir["output"]["expr"]),
         "jacobians": jacobian_lines,
-        "sweep_init": sweep.init(),
-        "effective_error": sweep.effective_error(),
-        "signal_gamma": sweep.signal_gamma(),
-        "fresh_trace": [sweep.fresh_trace(k) for k in range(d)],
-        "sweep_accumulate": sweep.accumulate(),
-        "sweep_recurse": sweep.recurse(),
-        "phi": [(k, l, sweep.phi_entry(k, l)) for k in range(d) for l in range(d)],
-        "theta_in": [(k, j, sweep.theta_in_entry(k, j)) for k in range(d) for j in range(p)],
+        **sweep,
+        "phi": [(k, l, value) for k, row in enumerate(sweep["phi_rows"]) for l, value in enumerate(row)],
+        "theta_in": [(k, j, value) for k, row in enumerate(sweep["theta_in_rows"]) for j, value in enumerate(row)],
     }
     return _environment().get_template("triton/kernels.py.j2").render(**context)

@@ -38,7 +38,21 @@ def _mul_factors(expr: sp.Expr):
             yield a
 
 
-class TorchPrinter(StrPrinter):
+class ElementwiseLogic:
+    """Relations and &, | as elementwise operators on tensors (torch and Triton alike): always
+    parenthesised, since & and | bind tighter than comparisons in Python."""
+
+    def _print_Relational(self, expr):
+        return f"({self._print(expr.lhs)} {_RELATIONS[expr.rel_op]} {self._print(expr.rhs)})"
+
+    def _print_And(self, expr):
+        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
+
+
+class TorchPrinter(ElementwiseLogic, StrPrinter):
     """Prints expressions over tensors (names are printed as they are)."""
 
     def __init__(self):
@@ -108,15 +122,6 @@ class TorchPrinter(StrPrinter):
 
     def _print_Min(self, expr):
         return self._print_MinMax(expr, "torch.minimum", "max")
-
-    def _print_Relational(self, expr):
-        return f"({self._print(expr.lhs)} {_RELATIONS[expr.rel_op]} {self._print(expr.rhs)})"
-
-    def _print_And(self, expr):
-        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Or(self, expr):
-        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
 
     def _print_Not(self, expr):
         return f"(~{self._print(expr.args[0])})"

@@ -39,7 +39,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from ..errors import BuildError
-from .torch_printer import _mul_factors, float_literal
+from .torch_printer import ElementwiseLogic, _mul_factors, float_literal
 
 # SymPy function → Triton callable. Together they are exactly derive.SUPPORTED_FUNCTIONS.
 NATIVE_FUNCTIONS = {"exp": "tl.exp", "log": "tl.log", "sin": "tl.sin", "cos": "tl.cos", "erf": "tl.erf",
@@ -69,7 +69,6 @@ import triton.language as tl
 from hyprgen.codegen.triton_libdevice import libdevice  # compiled: the backend's; interpreted: NumPy
 """
 
-_RELATIONS = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "==": "==", "!=": "!="}
 _ATOM = PRECEDENCE["Atom"]
 _MUL = PRECEDENCE["Mul"]
 _ADD = PRECEDENCE["Add"]
@@ -88,7 +87,7 @@ def _integer_exponent(e: sp.Expr) -> int | None:
     return int(v) if math.isfinite(v) and v.is_integer() else None
 
 
-class TritonPrinter(StrPrinter):
+class TritonPrinter(ElementwiseLogic, StrPrinter):
     """Prints expressions over Triton tensors (names are printed as they are)."""
 
     def __init__(self):
@@ -242,15 +241,6 @@ class TritonPrinter(StrPrinter):
         return out
 
     # -- relations and logic ---------------------------------------------------------------------------
-
-    def _print_Relational(self, expr):
-        return f"({self._print(expr.lhs)} {_RELATIONS[expr.rel_op]} {self._print(expr.rhs)})"
-
-    def _print_And(self, expr):
-        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Or(self, expr):
-        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
 
     def _print_Not(self, expr):
         (arg,) = expr.args
