@@ -258,3 +258,71 @@ def test_generated_chunk_sweep_equals_dense_p_stage(neuron):
         expected = signal * J.gamma if name == "signal_gamma" else getattr(ref, name)
         assert value.shape == expected.shape, name
         assert torch.allclose(value, expected, rtol=1e-12, atol=1e-12 * expected.abs().max().item()), name
+
+
+# -- sequences in pieces (step_pieces) ----------------------------------------------------------
+
+PIECE_ENDS = (5, 6, 20, T)  # uneven, not multiples of λ
+
+
+def pieces_of(*tensors):
+    starts = (0,) + PIECE_ENDS[:-1]
+    return [tuple(t[:, s:e] for t in tensors) for s, e in zip(starts, PIECE_ENDS)]
+
+
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+def test_step_pieces_equals_step_on_the_whole_sequence(loss):
+    """Default normalizer (counted over all pieces, applied at the end) and the mask included."""
+    net, x = active_network("alif", T=T)
+    mask = torch.rand(x.shape[0], T, generator=torch.Generator().manual_seed(3)) < 0.7
+    if loss == "ce":
+        target = cue_targets(x.shape[0], T, net.n_out)
+        pieces = pieces_of(x, target)
+        full = dict(mask=None)
+    else:
+        target = torch.randn(x.shape[0], T, net.n_out, dtype=torch.float64)
+        pieces = pieces_of(x, target, mask)
+        full = dict(mask=mask)
+    net.zero_grad(set_to_none=True)
+    ref = hyprgen.HYPR(net, chunk=4, loss=loss).step(x, target, **full)
+    ref_grads = grads_of(net)
+    net.zero_grad(set_to_none=True)
+    got = hyprgen.HYPR(net, chunk=4, loss=loss).step_pieces(iter(pieces), keep_outputs=True)
+    assert_grads_close(grads_of(net), ref_grads, what=f"step_pieces vs step ({loss})")
+    torch.testing.assert_close(got.loss, ref.loss, rtol=1e-12, atol=0)
+    torch.testing.assert_close(got.outputs, ref.outputs, rtol=0, atol=0)
+
+
+def test_step_pieces_adds_to_existing_gradients_and_steps_the_optimizer():
+    net, x = active_network("brf", T=T)
+    target = cue_targets(x.shape[0], T, net.n_out)
+    net.zero_grad(set_to_none=True)
+    hyprgen.HYPR(net, chunk=7).step(x, target)
+    once = grads_of(net)
+    hyprgen.HYPR(net, chunk=7).step_pieces(pieces_of(x, target))  # default normalizer: .grad set aside
+    for name, g in grads_of(net).items():
+        torch.testing.assert_close(g, 2 * once[name], rtol=1e-10, atol=1e-14, msg=name)
+    # an explicit normalizer N: the gradient of Σ loss / N = once · (labelled steps) / N; one SGD step
+    w0 = {n: p.detach().clone() for n, p in net.named_parameters()}
+    N = float(x.shape[0] * T)
+    scale = float((target != -100).sum()) / N
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    result = hyprgen.HYPR(net, chunk=7).step_pieces(pieces_of(x, target), opt, normalizer=N)
+    assert result.outputs is None
+    for n, p in net.named_parameters():
+        if once[n] is not None:
+            torch.testing.assert_close(p.detach(), w0[n] - 0.5 * scale * once[n], rtol=1e-10, atol=1e-14, msg=n)
+
+
+def test_step_pieces_rejects_bad_pieces():
+    net, x = active_network("lif", T=T)
+    target = cue_targets(x.shape[0], T, net.n_out)
+    learner = hyprgen.HYPR(net, chunk=4)
+    with pytest.raises(ValueError, match="no pieces"):
+        learner.step_pieces([])
+    with pytest.raises(hyprgen.errors.ShapeError, match="piece 1 has batch size 2"):
+        learner.step_pieces([(x[:, :5], target[:, :5]), (x[:2, 5:], target[:2, 5:])])
+    with pytest.raises(hyprgen.errors.ShapeError, match="piece 0 must be a tuple"):
+        learner.step_pieces([x])
+    with pytest.raises(hyprgen.errors.ShapeError, match="target"):
+        learner.step_pieces([(x, target[:, :3])])

@@ -68,6 +68,7 @@ class ChunkGradient:
     theta: torch.Tensor  # [n, p]
 
 
+@torch.no_grad()  # explicit gradients; also, the in-place accumulation below has no autograd form
 def merge(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[ChunkGradient, Traces]:
     """Chunk gradient and traces carried out of the chunk. pre: presynaptic p^τ [λ, B, m]."""
     lam, B, n, d = sweep.E.shape
@@ -77,10 +78,13 @@ def merge(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[ChunkGr
         b=(sweep.q0 * traces.eps_b).sum((0, 2)) + sweep.g.sum((0, 1)),
         theta=(q0 @ traces.Theta).squeeze(-2).sum(0) + sweep.theta_grad,
     )
-    # ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ: per sample one [n·d, λ] × [λ, m] GEMM
+    # ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ: Φ ε^0 into a fresh buffer (the merge's only ε-sized one), then
+    # per sample one [n·d, λ] × [λ, m] GEMM accumulated into it in place
     E_b = sweep.E.permute(1, 2, 3, 0).reshape(B, n * d, lam)             # [B, n·d, λ]
-    fresh = torch.bmm(E_b, pre.transpose(0, 1)).reshape(B, n, d, pre.shape[-1])  # [B, n, d, m]
-    new = Traces(eps=sweep.Phi @ traces.eps + fresh,
+    eps = sweep.Phi @ traces.eps                                         # [B, n, d, m], contiguous
+    acc = eps.view(B, n * d, pre.shape[-1])
+    torch.baddbmm(acc, E_b, pre.transpose(0, 1), out=acc)  # out= rather than baddbmm_: FLOP counters see it
+    new = Traces(eps=eps,
                  eps_b=(sweep.Phi @ traces.eps_b.unsqueeze(-1)).squeeze(-1) + sweep.E.sum(0),
                  Theta=sweep.Phi @ traces.Theta + sweep.Theta_in)
     return grad, new

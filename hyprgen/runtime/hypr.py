@@ -10,9 +10,12 @@ Streaming mode (`stream`): an optimizer step after every chunk; state and traces
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 
 from . import losses
+from ..errors import ShapeError
 from .chunk import Traces
 from .learners import Learner, StepResult, add_layer_grads
 from .network import LayerState, LinearNeuron, RSNN
@@ -71,16 +74,47 @@ class HYPR(Learner):
         then (if given) one optimizer step. State and traces start from zero."""
         self._prepare(x, target, mask, optimizer)
         normalizer = losses.default_normalizer(self.loss, target, mask, self.net.n_out)
-        state, traces = self.net.init_state(x.shape[0]), self._zero_traces(x.shape[0])
-        outputs, total = [], x.new_zeros(())
-        for s in range(0, x.shape[1], self.chunk):
-            sl = slice(s, s + self.chunk)
-            y, loss, state, traces = self._chunk(x[:, sl], target[:, sl], None if mask is None else mask[:, sl],
-                                                 state, traces, normalizer)
-            outputs.append(y)
-            total += loss
+        return self.step_pieces([(x, target, mask)], optimizer, normalizer, keep_outputs=True)
+
+    @torch.no_grad()
+    def step_pieces(self, pieces: Iterable, optimizer=None, normalizer: float | None = None,
+                    keep_outputs: bool = False) -> StepResult:
+        """Sequence mode for a sequence that arrives in consecutive pieces, e.g. generated or read
+        from disk while training: pieces yields (x_k [B, T_k, n_in], target_k) or (x_k, target_k,
+        mask_k). Only one piece is held at a time, so memory does not grow with the total length.
+
+        The gradient is that of the whole sequence, as `step` on the concatenation computes it:
+        chunks of λ steps run within each piece, and a piece's end only adds a chunk boundary, which
+        does not change HYPR's gradient (docs/hypr.md §4). normalizer: the loss normalizer of the
+        whole sequence; by default the count of labelled steps over all pieces (as `step`), which is
+        known only after the last piece: the gradient of this call is scaled by it then (gradients
+        already in .grad are kept apart and added back). keep_outputs=False returns outputs=None.
+        """
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+        kept_grads = None if normalizer is not None else self._set_aside_grads()
+        state = traces = None
+        count, total, outputs = 0.0, None, []
+        for k, piece in enumerate(pieces):
+            x, target, mask = self._check_piece(k, piece, state)
+            if state is None:
+                state, traces, total = self.net.init_state(x.shape[0]), self._zero_traces(x.shape[0]), x.new_zeros(())
+            count += losses.counted_terms(self.loss, target, mask, self.net.n_out)
+            for s in range(0, x.shape[1], self.chunk):
+                sl = slice(s, s + self.chunk)
+                y, loss, state, traces = self._chunk(x[:, sl], target[:, sl], None if mask is None else mask[:, sl],
+                                                     state, traces, 1.0 if kept_grads is not None else normalizer)
+                if keep_outputs:
+                    outputs.append(y)
+                total += loss
+        if state is None:
+            raise ValueError("step_pieces got no pieces: the sequence is empty")
+        if kept_grads is not None:
+            count = max(count, 1.0)  # as losses.default_normalizer
+            self._scale_and_restore_grads(1.0 / count, kept_grads)
+            total = total / count
         self._finish(optimizer)
-        return StepResult(total, torch.cat(outputs, 1))
+        return StepResult(total, torch.cat(outputs, 1) if keep_outputs else None)
 
     @torch.no_grad()
     def stream(self, x: torch.Tensor, target: torch.Tensor, optimizer, mask: torch.Tensor | None = None) -> StepResult:
@@ -144,6 +178,30 @@ class HYPR(Learner):
                 t = Traces(t.eps.to(self.trace_dtype), t.eps_b, t.Theta)
             traces.append(t)
         return traces
+
+    def _check_piece(self, k: int, piece, state):
+        """(x, target, mask) of piece k, checked; the batch size must stay that of piece 0."""
+        if not isinstance(piece, (tuple, list)) or len(piece) not in (2, 3):
+            raise ShapeError(f"piece {k} must be a tuple (x, target) or (x, target, mask), got "
+                             f"{type(piece).__name__}{'' if not isinstance(piece, (tuple, list)) else f' of {len(piece)}'}")
+        x, target, mask = (*piece, None) if len(piece) == 2 else piece
+        self.net.check_input(x)
+        losses.check_target(self.loss, (x.shape[0], x.shape[1], self.net.n_out), target, mask)
+        if state is not None and state[0].o.shape[0] != x.shape[0]:
+            raise ShapeError(f"piece {k} has batch size {x.shape[0]}, the sequence started with {state[0].o.shape[0]}")
+        return x, target, mask
+
+    def _set_aside_grads(self) -> dict:
+        kept = {p: p.grad for p in self.net.parameters()}
+        for p in kept:
+            p.grad = None
+        return kept
+
+    def _scale_and_restore_grads(self, factor: float, kept: dict) -> None:
+        """.grad = kept + factor · (the gradient accumulated since _set_aside_grads)."""
+        for p, old in kept.items():
+            new = None if p.grad is None else p.grad * factor
+            p.grad = old if new is None else (new if old is None else old + new)
 
     def _check_backend(self, x: torch.Tensor) -> None:
         if self.backend == "triton" and x.dtype != torch.float32:

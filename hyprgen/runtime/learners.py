@@ -12,7 +12,7 @@ from .network import Layer, RSNN
 @dataclass
 class StepResult:
     loss: torch.Tensor      # scalar: the normalized loss of this call (see losses.py)
-    outputs: torch.Tensor   # [B, T, n_out] readout values, detached
+    outputs: torch.Tensor | None  # [B, T, n_out] readout values, detached (None: HYPR.step_pieces without keep_outputs)
 
 
 class Learner:

@@ -43,11 +43,17 @@ def check_target(kind: str, shape: tuple[int, int, int], target: torch.Tensor, m
         raise ShapeError(f"mask must be [B={B}, T={T}], got {tuple(mask.shape)}")
 
 
-def default_normalizer(kind: str, target: torch.Tensor, mask: torch.Tensor | None, n_out: int) -> float:
+def counted_terms(kind: str, target: torch.Tensor, mask: torch.Tensor | None, n_out: int) -> float:
+    """How many terms the loss sums: labelled (b, t) for "ce", counted (b, t) × n_out for "mse"."""
     if kind == "ce":
-        return float((target != IGNORE_INDEX).sum().clamp_min(1))
+        return float((target != IGNORE_INDEX).sum())
     count = target.shape[0] * target.shape[1] if mask is None else int(mask.sum())
-    return float(max(count, 1) * n_out)
+    return float(count * n_out)
+
+
+def default_normalizer(kind: str, target: torch.Tensor, mask: torch.Tensor | None, n_out: int) -> float:
+    """counted_terms, at least 1 (a call without any counted term has loss 0)."""
+    return max(counted_terms(kind, target, mask, n_out), 1.0)
 
 
 def loss_sum(kind: str, y: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
