@@ -19,7 +19,7 @@ from ..errors import BuildError
 from ..paths import templates_dir
 from .torch_printer import torch_code
 from .triton_printer import TRITON_PRELUDE, triton_code
-from .unrolled import Pattern, SweepAlgebra
+from .unrolled import Pattern, SweepAlgebra, fused_for_torch
 
 _PARSE_GLOBALS: dict = {}
 exec("from sympy import *", _PARSE_GLOBALS)  # noqa: S102 - the SymPy namespace for parse_expr
@@ -93,7 +93,7 @@ def render_torch(ir: dict, sympy_version: str) -> str:
         "output": code(ir["output"]["expr"]),
         "surrogate": None if surrogate is None else code(surrogate["expr"]),
         "cse": [(t, code(e)) for t, e in jac["cse"]],
-        **_sweep_context(ir, parse),
+        **_fused_torch_sweep(_sweep_context(ir, parse)),
         "jacobians": [
             ("A", py_matrix([[code(e) for e in row] for row in jac["A"]])),
             ("c", py_tuple([code(e) for e in jac["c"]])),
@@ -138,6 +138,23 @@ def _sweep_context(ir: dict, parse) -> dict:
         "q_final": [f"_q_{k}" for k in range(d)],
         "phi_rows": [[sweep.phi_entry(k, l) for l in range(d)] for k in range(d)],
         "theta_in_rows": [[sweep.theta_in_entry(k, j) for j in range(p)] for k in range(d)],
+    }
+
+
+def _fused_torch_sweep(sweep: dict) -> dict:
+    """The torch module's loop body with every sum of products as chained addcmul_ (fused_for_torch);
+    the Triton kernel keeps the plain expressions (its compiler fuses them)."""
+    numbers = frozenset(name for name, _, number in sweep["sweep_entries"] if number)
+
+    def statement(line: str) -> str:
+        target, rhs = line.split(" = ", 1)
+        return f"{target} = {fused_for_torch(rhs, numbers)}"
+
+    return sweep | {
+        "effective_error": fused_for_torch(sweep["effective_error"], numbers),
+        "fresh_trace": [fused_for_torch(e, numbers) for e in sweep["fresh_trace"]],
+        "sweep_accumulate": [statement(line) for line in sweep["sweep_accumulate"]],
+        "sweep_recurse": [statement(line) for line in sweep["sweep_recurse"]],
     }
 
 

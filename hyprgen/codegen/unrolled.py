@@ -4,9 +4,11 @@ Per (sample, neuron) the reverse sweep carries the row vector q (d), the matrix 
 accumulators of the neuron-parameter terms. Every component is its own variable (a register in the
 Triton chunk_kernel, a [B, n] tensor in the torch module's chunk_sweep), so the algebra is written
 out entry by entry and every product with a structural zero of the Jacobians is left out at build
-time. The statements are valid Python for both targets (no in-place operators). Φ = A^λ ⋯ A^{τ+1} can only be nonzero where a path of
-nonzero A entries leads from row to column (the reflexive-transitive closure of A's pattern), so
-entries outside the closure are never computed or carried.
+time. The statements are valid Python for both targets (no in-place operators); the torch module
+chains each sum of products into addcmul_ calls on a fresh tensor (`fused_for_torch`).
+Φ = A^λ ⋯ A^{τ+1} can only be nonzero where a path of nonzero A entries leads from row to column
+(the reflexive-transitive closure of A's pattern), so entries outside the closure are never
+computed or carried.
 
 Names: everything here starts with '_' (spec symbols may not), so it cannot shadow a user's symbol.
 Jacobian entries are read from variables _A_k_l, _c_k, _D_k_j, _a_k, _gamma, _delta_j, which the
@@ -60,6 +62,29 @@ class Pattern:
         phi = self.phi()
         return tuple(tuple(any(phi[k][l] and self.D[l][j] for l in range(self.d)) for j in range(self.p))
                      for k in range(self.d))
+
+
+def fused_for_torch(expr: str, numbers: frozenset[str]) -> str:
+    """The same sum of products as chained torch calls: `a * b + c * d` → `(a * b).addcmul_(c, d)`,
+    `acc + a * b + c * d` → `torch.addcmul(acc, a, b).addcmul_(c, d)` (a factor that is a bare number
+    in `numbers`: `.add_(x, alpha=number)`). Each term costs one op instead of two and the statement
+    one fresh tensor, never writing into an operand: the torch P-stage is bound by the count of small
+    ops (docs/PERFORMANCE.md). `expr` is a right-hand side as this module writes them."""
+    terms = expr.split(" + ")
+    if len(terms) == 1 and " * " not in expr:
+        return expr                                                  # a bare name: nothing to fuse
+    base, products = (None, terms) if " * " in terms[0] else (terms[0], terms[1:])
+    if not products or any(t.count(" * ") != 1 for t in products):
+        raise ValueError(f"not a sum of two-factor products: {expr!r}")
+
+    def call(x: str, y: str, first: bool) -> str:
+        if y in numbers:
+            return f"torch.add({base}, {x}, alpha={y})" if first else f".add_({x}, alpha={y})"
+        return f"torch.addcmul({base}, {x}, {y})" if first else f".addcmul_({x}, {y})"
+
+    pairs = [t.split(" * ") for t in products]
+    head = call(*pairs[0], first=True) if base is not None else f"({pairs[0][0]} * {pairs[0][1]})"
+    return head + "".join(call(x, y, first=False) for x, y in pairs[1:])
 
 
 def _sum(terms: list[str]) -> str:
