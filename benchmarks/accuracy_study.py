@@ -48,12 +48,13 @@ except RuntimeError:
 import hyprgen  # noqa: E402
 from hyprgen.data import make_task  # noqa: E402
 
+from .sysmon import hwm_bytes, reset_hwm, rss_bytes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("ACCURACY_STUDY_OUT", ROOT / "benchmarks" / "results" / "accuracy_study"))
 DOCS = Path(os.environ.get("ACCURACY_STUDY_DOCS", ROOT / "docs"))
 ECG_DIR = os.environ.get("HYPRGEN_ECG_DIR", str(ROOT.parent / "shared" / "data" / "ecg_qtdb"))
 DEFAULT_LR = {"brf": 0.1, "alif": 0.05}
-PAGE = os.sysconf("SC_PAGE_SIZE")
 # per-step test accuracy (%) of the BRF repository's own BPTT run, epochs 0..25
 # (experiments/ecg/csv_files/ecg_best_model_run_0.csv; lr decays over 400 epochs there)
 BRF_RUN0_TEST = [23.55, 52.28, 70.18, 76.48, 79.09, 80.56, 81.83, 81.61, 81.56, 80.74, 80.61, 82.17, 82.05,
@@ -210,28 +211,6 @@ def cmd_time(a) -> int:
 
 
 # -- cue ---------------------------------------------------------------------------------------
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-def hwm_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM")
-
-
-def reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return hwm_bytes() <= rss_bytes() + 64 * PAGE
-    except OSError:
-        return False
-
 
 def cue_task(delay: int):
     return make_task("cue", delay=delay, epoch_batches=1, test_samples=64)

@@ -8,8 +8,8 @@ with delay = T − 20, n_in = 12, 2 classes) and the cross-entropy loss on the r
 `hyprgen.EProp(net).step` (the per-step form with generated Jacobians). No optimizer step is taken:
 every call computes the gradient of one sequence into .grad, from the same initial network.
 
-    .venv/bin/python benchmarks/hypr_memory_time.py            # the full benchmark (a few minutes)
-    .venv/bin/python benchmarks/hypr_memory_time.py --quick    # tiny sizes, seconds: checks the script
+    .venv/bin/python -m benchmarks.hypr_memory_time            # the full benchmark (a few minutes)
+    .venv/bin/python -m benchmarks.hypr_memory_time --quick    # tiny sizes, seconds: checks the script
 
 Outputs: a table on stdout, benchmarks/results/hypr_memory_time.json (…_quick.json with --quick) and,
 if matplotlib is installed, a plot next to it (.png).
@@ -86,15 +86,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from .sysmon import (MiB, QUIET_CORES, RssSampler, cpu_counters, hwm_bytes, machine_info, maxrss_bytes,
+                     other_cores, reset_hwm, rss_bytes, wait_quiet)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RESULTS = HERE / "results"
 SLOW_CHUNK = 8  # HYPR with λ below this counts as slow (runs --slow-reps repetitions)
-MiB = 2.0 ** 20
-QUIET_CORES = 0.25  # a timed call counts as quiet when other processes kept fewer cores busy than this
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,98 +227,6 @@ def make_learner(method: str, net, **kw):
 def grads_of(net) -> dict:
     return {name: (p.grad.detach().cpu().clone() if p.grad is not None else None)
             for name, p in net.named_parameters()}
-
-
-# ---------------------------------------------------------------------------------------------
-# memory probes (CPU: RSS of this process)
-# ---------------------------------------------------------------------------------------------
-
-PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-def hwm_bytes() -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def reset_hwm() -> bool:
-    """Reset the kernel's RSS high-water mark to the current RSS (Linux ≥ 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return False
-    hwm = hwm_bytes()
-    return hwm is not None and hwm <= rss_bytes() + 64 * PAGE
-
-
-def cpu_counters():
-    """(busy CPU seconds of the whole machine from /proc/stat, CPU seconds of this process) or None."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(t) for t in f.readline().split()[1:9]]
-        hz = os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError):
-        return None
-    busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]  # user nice system irq softirq steal
-    t = os.times()
-    return busy / hz, t.user + t.system
-
-
-def other_cores(c0, c1, wall: float):
-    """Average number of cores that other processes (or the hypervisor: steal) kept busy."""
-    if c0 is None or c1 is None or wall <= 0:
-        return None
-    return max(0.0, ((c1[0] - c0[0]) - (c1[1] - c0[1])) / wall)
-
-
-def wait_quiet(limit: float) -> float:
-    """Wait (up to `limit` seconds) until other processes keep fewer than QUIET_CORES cores busy,
-    judged over 0.5 s windows. Returns the seconds waited."""
-    start = time.perf_counter()
-    while time.perf_counter() - start < limit:
-        c0 = cpu_counters()
-        time.sleep(0.5)
-        o = other_cores(c0, cpu_counters(), 0.5)
-        if o is None or o < QUIET_CORES:
-            break
-    return time.perf_counter() - start
-
-
-def maxrss_bytes() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-
-
-class RssSampler(threading.Thread):
-    """Samples the RSS every `interval` seconds; .peak is the largest sample (a lower bound)."""
-
-    def __init__(self, interval: float = 0.002):
-        super().__init__(daemon=True)
-        self.interval, self.peak, self._halt = interval, rss_bytes(), threading.Event()
-
-    def run(self):
-        while not self._halt.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            self._halt.wait(self.interval)
-
-    def stop(self) -> int:
-        self._halt.set()
-        self.join()
-        self.peak = max(self.peak, rss_bytes())
-        return self.peak
 
 
 # ---------------------------------------------------------------------------------------------
@@ -543,7 +451,7 @@ def exactness_check(args, device) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def child_argv(args, method: str, result: str, grad: str) -> list[str]:
-    argv = [sys.executable, str(Path(__file__).resolve()), "--one", method, "--result-out", result,
+    argv = [sys.executable, "-m", "benchmarks.hypr_memory_time", "--one", method, "--result-out", result,
             "--grad-out", grad, "--device", args.device, "--T", str(args.T), "--n", str(args.n),
             "--B", str(args.B), "--reps", str(args.reps), "--slow-reps", str(args.slow_reps),
             "--neuron", args.neuron, "--readout", args.readout, "--input", args.input,
@@ -555,29 +463,6 @@ def child_argv(args, method: str, result: str, grad: str) -> list[str]:
 
 def fmt(v, spec=".3f", none="–"):
     return none if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-
-def machine_info(device: str) -> dict:
-    import torch
-
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "nproc": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            k, _, v = line.partition(":")
-            if k.strip() in ("Model name", "CPU(s)", "Thread(s) per core", "L3 cache", "Hypervisor vendor"):
-                info["lscpu " + k.strip()] = v.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        with open("/proc/meminfo") as f:
-            info["MemTotal"] = f.readline().split(":")[1].strip()
-    except OSError:
-        pass
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def print_table(rows: list[dict], ref: dict | None, model: dict, args):
@@ -678,7 +563,7 @@ def main_parent(args) -> int:
             if args.malloc_fixed_threshold:
                 env["GLIBC_TUNABLES"] = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072"
             proc = subprocess.run(child_argv(args, method, res_path, grad_path), capture_output=True, text=True,
-                                  env=env)
+                                  env=env, cwd=HERE.parent)
             if proc.returncode != 0 or not os.path.exists(res_path):
                 rows.append({"method": method, "label": label(method), "error": proc.stderr[-4000:]})
                 print(f" FAILED (rc {proc.returncode})")
