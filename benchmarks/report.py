@@ -134,13 +134,21 @@ def targets(runs: list[dict]) -> list[dict]:
 
 # -- plots --------------------------------------------------------------------------------------------
 
-def plot_time_vs_lambda(runs: list[dict], path: Path) -> bool:
+def pyplot():
+    """matplotlib.pyplot with the file-only backend, or None where matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def plot_time_vs_lambda(runs: list[dict], path: Path) -> bool:
+    plt = pyplot()
+    if plt is None:
         return False
     suites = [s for s in ("brf", "cue") if any(ok(r) and r["config"]["suite"] == s for r in runs)]
     if not suites:
@@ -175,12 +183,8 @@ def plot_time_vs_lambda(runs: list[dict], path: Path) -> bool:
 
 
 def plot_memory_vs_T(runs: list[dict], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     suites = [s for s in ("brf", "lif", "cue") if any(ok(r) and r["config"]["suite"] == s for r in runs)]
     if not suites:
