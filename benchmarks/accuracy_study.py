@@ -212,15 +212,40 @@ def cmd_time(a) -> int:
 
 # -- cue ---------------------------------------------------------------------------------------
 
-def cue_task(delay: int):
-    return make_task("cue", delay=delay, epoch_batches=1, test_samples=64)
+def cue_task(delay: int, test_samples: int = 64):
+    return make_task("cue", delay=delay, epoch_batches=1, test_samples=test_samples)
+
+
+def cue_network(a, task, seed: int):
+    """The cue RSNN: `a.weight_scale` scales the initial weights (BRF-exp needs ≈200 to spike on the cue,
+    its δ = 0.01 makes one step of input move u by 0.01·I); every `a.param NAME LO HI` redraws that
+    neuron parameter's raw value of the hidden layer from U[LO, HI] (e.g. b_offset = log b' for a
+    damping slow enough to hold the cue over the delay)."""
+    net = hyprgen.RSNN(task.n_in, a.hidden, task.n_out, neuron=a.neuron, readout="li", seed=seed,
+                       weight_scale=a.weight_scale)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for name, lo, hi in a.param or ():
+            theta = net.layers[0].theta
+            if name not in theta:
+                raise SystemExit(f"--param {name}: neuron {a.neuron!r} has no parameter {name!r} "
+                                 f"(it has {', '.join(theta)})")
+            theta[name].uniform_(float(lo), float(hi), generator=gen)
+    net.clamp_()
+    return net
+
+
+def cue_tag(a) -> str:
+    """The network settings in a result name (empty for the defaults)."""
+    tag = "" if a.weight_scale == 1.0 else f"_w{a.weight_scale:g}"
+    return tag + "".join(f"_{n}{float(lo):g},{float(hi):g}" for n, lo, hi in a.param or ())
 
 
 def cue_memory_child(a) -> dict:
     """One training step (gradient + Adam step) of one method at one delay, in this (fresh) process."""
     task = cue_task(a.delay)
     gen = torch.Generator().manual_seed(0)
-    net = hyprgen.RSNN(task.n_in, a.hidden, task.n_out, neuron=a.neuron, readout="li", seed=0)
+    net = cue_network(a, task, seed=0)
     learner = make_learner(a.method, net, a.chunk)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     # warm-up on a tiny input: loads lazily initialised code paths, optimizer state
@@ -255,26 +280,31 @@ def cue_memory_child(a) -> dict:
     wall = time.perf_counter() - t
     peak = hwm_bytes() - before if ok else None
     return {"method": a.method, "delay": a.delay, "T": task.seq_len, "batch": a.batch, "hidden": a.hidden,
-            "neuron": a.neuron, "chunk": a.chunk if a.method.startswith("hypr") else None,
+            "neuron": a.neuron, "weight_scale": a.weight_scale, "param_init": a.param or [],
+            "chunk": a.chunk if a.method.startswith("hypr") else None,
             "peak_rss_increase_bytes": peak, "hwm_reset_ok": ok, "rss_before_bytes": before,
             "input_bytes": input_bytes, "autograd_saved_bytes": saved["bytes"] if a.method == "bptt" else None,
             "step_s": wall, "error": error}
 
 
-def cue_train_one(a, method: str, delay: int) -> dict:
+def cue_train_one(a, method: str, delay: int, seed: int) -> dict:
     OUT.mkdir(parents=True, exist_ok=True)
     lam = f"_l{a.chunk}" if method.startswith("hypr") else ""
-    name = f"cue_{a.neuron}_{method}{lam}_d{delay}_h{a.hidden}_b{a.batch}_n{a.steps[str(delay)]}_s{a.seed}"
+    decay = "_linear" if a.lr_schedule == "linear" else ""
+    name = (f"cue_{a.neuron}{cue_tag(a)}_{method}{lam}_d{delay}_h{a.hidden}_b{a.batch}_lr{a.lr:g}{decay}"
+            f"_n{a.steps[str(delay)]}_s{seed}")
     final = OUT / f"{name}.json"
     if final.exists():
         print(f"[skip] {name}", flush=True)
         return json.loads(final.read_text())
-    task = cue_task(delay)
-    gen = torch.Generator().manual_seed(a.seed)
-    net = hyprgen.RSNN(task.n_in, a.hidden, task.n_out, neuron=a.neuron, readout="li", seed=a.seed)
+    task = cue_task(delay, a.test_samples)
+    gen = torch.Generator().manual_seed(seed)
+    net = cue_network(a, task, seed)
     learner = make_learner(method, net, a.chunk)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     n_steps = a.steps[str(delay)]
+    # linear: lr·(1 − step/steps) after every step (the ECG runs' schedule, per step instead of per epoch)
+    schedule = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.0, total_iters=n_steps) if a.lr_schedule == "linear" else None
     curve = []
     t0 = time.perf_counter()
     deadline = t0 + a.max_seconds
@@ -282,6 +312,8 @@ def cue_train_one(a, method: str, delay: int) -> dict:
     for i in range(n_steps):
         x, y = task.cue.batch(a.batch, gen)
         r = learner.step(x, y, opt)
+        if schedule is not None:
+            schedule.step()
         done = i + 1
         curve.append({"step": done, "loss": r.loss.item(), "train_acc": task.accuracy(r.outputs, y)})
         if done % 10 == 0:
@@ -298,6 +330,7 @@ def cue_train_one(a, method: str, delay: int) -> dict:
             correct += task.accuracy(out, y) * x.shape[0]
             n += x.shape[0]
     result = {"name": name, "method": method, "delay": delay, "T": task.seq_len, "neuron": a.neuron,
+              "weight_scale": a.weight_scale, "param_init": a.param or [], "seed": seed, "lr_schedule": a.lr_schedule,
               "hidden": a.hidden, "batch": a.batch, "lr": a.lr, "steps": done, "steps_planned": n_steps,
               "chunk": a.chunk if method.startswith("hypr") else None, "train_s": train_s,
               "test_acc": correct / n, "test_samples": n, "curve": curve}
@@ -312,13 +345,16 @@ def cmd_cue(a) -> int:
     if not a.skip_memory:
         for delay in a.delays:
             for method in a.methods:
-                path = OUT / f"cuemem_{a.neuron}_{method}_d{delay}_h{a.hidden}_b{a.batch}.json"
+                path = OUT / f"cuemem_{a.neuron}{cue_tag(a)}_{method}_d{delay}_h{a.hidden}_b{a.batch}.json"
                 if path.exists():
                     print(f"[skip] {path.name}", flush=True)
                     continue
                 cmd = [sys.executable, "-m", "benchmarks.accuracy_study", "cue-child", "--method", method,
                        "--delay", str(delay), "--hidden", str(a.hidden), "--batch", str(a.batch),
-                       "--chunk", str(a.chunk), "--neuron", a.neuron, "--lr", str(a.lr)]
+                       "--chunk", str(a.chunk), "--neuron", a.neuron, "--lr", str(a.lr),
+                       "--weight-scale", str(a.weight_scale)]
+                for name, lo, hi in a.param or ():
+                    cmd += ["--param", name, lo, hi]
                 p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
                 if p.returncode == 0:
                     res = json.loads(p.stdout.strip().splitlines()[-1])
@@ -329,10 +365,11 @@ def cmd_cue(a) -> int:
                 peak = res.get("peak_rss_increase_bytes")
                 print(f"[cue-mem] {method} delay {delay}: peak +{(peak or 0) / 2**20:.1f} MiB, "
                       f"step {res.get('step_s', float('nan')):.1f} s, error {res.get('error')}", flush=True)
-    for delay in a.delays:
-        for method in a.methods:
-            if a.steps[str(delay)] > 0:
-                cue_train_one(a, method, delay)
+    for seed in a.seeds:
+        for delay in a.delays:
+            for method in a.methods:
+                if a.steps[str(delay)] > 0:
+                    cue_train_one(a, method, delay, seed)
     return 0
 
 
@@ -423,29 +460,38 @@ def plot_ecg(runs, path: Path, title: str):
     plt.close(fig)
 
 
+def ecg_report(runs, neuron: str, epochs: int, png: str) -> list[str]:
+    """Table, paired gaps, unfinished runs and plot of the ECG runs of one neuron and budget."""
+    table, stats = ecg_table(runs, f"{neuron.upper()} method")
+    out = [f"### ECG, {neuron.upper()}, {epochs} epochs\n\n{table}\n"]
+    ms = sorted(stats)
+    for i in range(len(ms)):
+        for j in range(i + 1, len(ms)):
+            s1, s2 = stats[ms[i]], stats[ms[j]]
+            common = sorted(set(s1["seeds"]) & set(s2["seeds"]))
+            d = [s1["final"][s1["seeds"].index(s)] - s2["final"][s2["seeds"].index(s)] for s in common]
+            m, s = mean_std(d)
+            out.append(f"gap {ms[i]} − {ms[j]} (paired by seed, {len(common)} seeds): {m:+.2f} ± {s:.2f} points "
+                       f"({', '.join(f'{v:+.2f}' for v in d)})\n")
+    partial = [r["name"] + f" (epoch {r['history'][-1]['epoch']})" for r in runs if r.get("partial")]
+    if partial:
+        out.append("unfinished: " + ", ".join(partial) + "\n")
+    plot_ecg(runs, DOCS / png, f"ECG-QTDB, {neuron.upper()} 36 hidden, {epochs} epochs: HYPR vs "
+             + ("BPTT" if neuron == "brf" else "HYPR without spike paths"))
+    out.append(f"plot: docs/{png}\n")
+    return out
+
+
 def cmd_report(a) -> int:
     out = []
-    for neuron, png in (("brf", "results_ecg.png"), ("alif", "results_alif.png")):
-        runs = load_runs(f"ecg_{neuron}_")
-        if not runs:
-            continue
-        table, stats = ecg_table(runs, f"{neuron.upper()} method")
-        out.append(f"### ECG, {neuron.upper()}\n\n{table}\n")
-        ms = sorted(stats)
-        for i in range(len(ms)):
-            for j in range(i + 1, len(ms)):
-                s1, s2 = stats[ms[i]], stats[ms[j]]
-                common = sorted(set(s1["seeds"]) & set(s2["seeds"]))
-                d = [s1["final"][s1["seeds"].index(s)] - s2["final"][s2["seeds"].index(s)] for s in common]
-                m, s = mean_std(d)
-                out.append(f"gap {ms[i]} − {ms[j]} (paired by seed, {len(common)} seeds): {m:+.2f} ± {s:.2f} points "
-                           f"({', '.join(f'{v:+.2f}' for v in d)})\n")
-        partial = [r["name"] + f" (epoch {r['history'][-1]['epoch']})" for r in runs if r.get("partial")]
-        if partial:
-            out.append("unfinished: " + ", ".join(partial) + "\n")
-        plot_ecg(runs, DOCS / png, f"ECG-QTDB, {neuron.upper()} 36 hidden: HYPR vs "
-                 + ("BPTT" if neuron == "brf" else "HYPR without spike paths"))
-        out.append(f"plot: docs/{png}\n")
+    for neuron, stem in (("brf", "results_ecg"), ("alif", "results_alif")):
+        by_budget = {}
+        for r in load_runs(f"ecg_{neuron}_"):
+            by_budget.setdefault(r["epochs"], []).append(r)
+        for epochs, runs in sorted(by_budget.items()):
+            # the smallest budget keeps the plain name (the plots docs/RESULTS.md had first)
+            png = f"{stem}.png" if epochs == min(by_budget) else f"{stem}_e{epochs}.png"
+            out += ecg_report(runs, neuron, epochs, png)
     mem = [json.loads(p.read_text()) for p in sorted(OUT.glob("cuemem_*.json"))]
     if mem:
         out.append("### Cue: one training step\n\n| neuron | method | delay | T | batch | hidden | peak RSS increase (MiB) | "
@@ -459,12 +505,16 @@ def cmd_report(a) -> int:
         out.append("")
     cue = [json.loads(p.read_text()) for p in sorted(OUT.glob("cue_*.json"))]
     if cue:
-        out.append("### Cue: short training runs\n\n| neuron | method | delay | steps | batch | lr | train time (s) | "
-                   "train acc, last 20 steps | test acc (64 seq.) |\n|---|---|---|---|---|---|---|---|---|")
-        for r in sorted(cue, key=lambda r: (r["neuron"], r["delay"], r["method"])):
+        out.append("### Cue: training runs\n\n| neuron | weight scale | parameter init | method | delay | seed | steps | "
+                   "batch | lr (schedule) | train time (s) | train acc, last 20 steps | test acc | test sequences |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in sorted(cue, key=lambda r: (r["neuron"], r.get("weight_scale", 1.0), r["delay"], r.get("seed", 0), r["method"])):
             last = r["curve"][-20:]
-            out.append(f"| {r['neuron']} | {r['method']} | {r['delay']} | {r['steps']} | {r['batch']} | {r['lr']} | {r['train_s']:.0f} | "
-                       f"{sum(c['train_acc'] for c in last) / len(last):.3f} | {r['test_acc']:.3f} |")
+            init = "; ".join(f"{n} ~ U[{lo}, {hi}]" for n, lo, hi in r.get("param_init", []))
+            out.append(f"| {r['neuron']} | {r.get('weight_scale', 1.0):g} | {init} | {r['method']} | {r['delay']} | "
+                       f"{r.get('seed', 0)} | {r['steps']} | {r['batch']} | {r['lr']} ({r.get('lr_schedule', 'constant')}) | {r['train_s']:.0f} | "
+                       f"{sum(c['train_acc'] for c in last) / len(last):.3f} | {r['test_acc']:.3f} | "
+                       f"{r.get('test_samples', 64)} |")
         out.append("")
     text = "\n".join(out)
     print(text)
@@ -504,12 +554,18 @@ def main(argv=None) -> int:
     c.add_argument("--batch", type=int, default=16)
     c.add_argument("--chunk", type=int, default=100)
     c.add_argument("--lr", type=float, default=0.01)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--lr-schedule", choices=("constant", "linear"), default="constant")
+    c.add_argument("--seeds", nargs="+", type=int, default=[0])
+    c.add_argument("--test-samples", type=int, default=64)
     c.add_argument("--skip-memory", action="store_true")
     cc = sub.add_parser("cue-child")
     for name, typ in (("--method", str), ("--delay", int), ("--hidden", int), ("--batch", int), ("--chunk", int),
                       ("--neuron", str), ("--lr", float)):
         cc.add_argument(name, type=typ, required=True)
+    for parser in (c, cc):
+        parser.add_argument("--weight-scale", type=float, default=1.0, help="initial weight scale of the RSNN")
+        parser.add_argument("--param", nargs=3, action="append", metavar=("NAME", "LO", "HI"),
+                            help="draw the hidden neurons' raw parameter NAME from U[LO, HI] (repeatable)")
     sub.add_parser("report")
     a = p.parse_args(argv)
     if a.cmd == "ecg":
