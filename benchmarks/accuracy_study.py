@@ -460,6 +460,35 @@ def plot_ecg(runs, path: Path, title: str):
     plt.close(fig)
 
 
+def plot_cue(runs, path: Path) -> None:
+    """Training accuracy (moving mean over 10 steps) and loss per step, one panel pair per delay."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    delays = sorted({r["delay"] for r in runs})
+    fig, axes = plt.subplots(2, len(delays), figsize=(5.5 * len(delays), 6), squeeze=False)
+    colors = {"hypr": "tab:blue", "bptt": "tab:red"}
+    for col, delay in enumerate(delays):
+        for r in (r for r in runs if r["delay"] == delay):
+            steps = [c["step"] for c in r["curve"]]
+            acc = [c["train_acc"] for c in r["curve"]]
+            smooth = [sum(acc[max(0, i - 9):i + 1]) / len(acc[max(0, i - 9):i + 1]) for i in range(len(acc))]
+            label = f"{r['method']} s{r.get('seed', 0)} (test {r['test_acc']:.3f})"
+            axes[0, col].plot(steps, smooth, color=colors.get(r["method"], "k"), lw=1.2, label=label)
+            axes[1, col].plot(steps, [c["loss"] for c in r["curve"]], color=colors.get(r["method"], "k"), lw=0.8)
+        axes[0, col].set_title(f"delay {delay:,} (T = {delay + 20:,})")
+        axes[0, col].set_ylabel("train accuracy (mean of 10 steps)")
+        axes[0, col].set_ylim(0.3, 1.02)
+        axes[0, col].legend(fontsize=8, loc="lower right")
+        axes[1, col].set_ylabel("train loss")
+        axes[1, col].set_yscale("log")
+        axes[1, col].set_xlabel("training step (batch of 16)")
+    fig.suptitle("Delayed cue task, BRF-exp 32 hidden: HYPR (λ = 100) vs BPTT")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def ecg_report(runs, neuron: str, epochs: int, png: str) -> list[str]:
     """Table, paired gaps, unfinished runs and plot of the ECG runs of one neuron and budget."""
     table, stats = ecg_table(runs, f"{neuron.upper()} method")
@@ -516,6 +545,10 @@ def cmd_report(a) -> int:
                        f"{sum(c['train_acc'] for c in last) / len(last):.3f} | {r['test_acc']:.3f} | "
                        f"{r.get('test_samples', 64)} |")
         out.append("")
+        learned = [r for r in cue if r["neuron"] == "brf_exp" and r.get("lr_schedule") == "linear"]
+        if learned:
+            plot_cue(learned, DOCS / "results_cue.png")
+            out.append("plot: docs/results_cue.png\n")
     text = "\n".join(out)
     print(text)
     (OUT / "report.md").write_text(text)
