@@ -33,7 +33,7 @@ from .errors import HyprgenError
 from .metrics import MetricsLog, carried_bytes, peak_memory_mb, rss_mb
 from .runtime import BPTT, HYPR, RSNN, EProp
 from .runtime import losses
-from .train_options import OPTIONS, STDOUT, controls, resolve, to_toml
+from .train_options import OPTIONS, STDOUT, controls, parse_param_init, resolve, to_toml
 from .train_report import epoch_line, header, summary_table
 
 TASK_KWARGS = {"data_dir": "directory", "digits_mode": "mode"}  # option name → make_task keyword
@@ -121,7 +121,8 @@ class Trainer:
         self.task = make_task(c["task"], **task_options(c))
         torch.manual_seed(c["seed"])
         self.net = RSNN(self.task.n_in, c["hidden"], self.task.n_out, neuron=c["neuron"], readout=c["readout"],
-                        seed=c["seed"], weight_scale=c["weight_scale"]).to(self.device)
+                        seed=c["seed"], weight_scale=c["weight_scale"],
+                        param_init=parse_param_init(c["param_init"])).to(self.device)
         try:
             self.learner = (HYPR(self.net, chunk=c["chunk"], loss=self.task.loss, backend=c["backend"],
                                  drop_spike_paths=c["drop_spike_paths"]) if c["method"] == "hypr"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ TASKS = ("cue", "ecg", "shd", "digits")  # hyprgen.data.TASKS (which imports tor
 @dataclass(frozen=True)
 class Option:
     name: str                 # config key and argparse dest (underscores)
-    kind: str                 # "int", "float", "str", "bool", "ints" (one or more ints)
+    kind: str                 # "int", "float", "str", "bool", "ints" / "strs" (one or more ints / strings)
     default: object
     help: str
     group: str
@@ -65,6 +66,10 @@ OPTIONS = (
     Option("hidden", "ints", [32], "hidden layer sizes", "model"),
     Option("readout", "str", "li", "readout: leaky integrator or linear", "model", choices=("li", "linear")),
     Option("weight_scale", "float", 10.0, "initial weights ~ U(±scale/√fan_in) in the hidden layers", "model"),
+    Option("param_init", "strs", [], "draw a hidden neuron parameter from another distribution than its spec's, "
+           "in the parameter's raw (trained) space, e.g. 'b_offset=uniform(-5.3, -3.0)' "
+           "(uniform(lo, hi), normal(mean, std) or constant(v); quote it in a shell)", "model",
+           metavar="NAME=DIST(ARGS)"),
     Option("method", "str", "hypr", "learning rule", "learning", choices=METHODS),
     Option("chunk", "int", 64, "HYPR chunk length λ", "learning"),
     Option("backend", "str", "torch", "HYPR backend (triton: CUDA, or the slow interpreter on a CPU)", "learning",
@@ -114,18 +119,18 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     for o in OPTIONS:
         group = groups.get(o.group) or groups.setdefault(o.group, ap.add_argument_group(o.group))
         flag = "--" + o.name.replace("_", "-")
-        shown = "" if o.default is None else f" (default: {_show(o.default)})"
+        shown = "" if o.default in (None, []) else f" (default: {_show(o.default)})"
         where = f"[{', '.join(o.tasks)}] " if o.tasks else ""
         kwargs = {"dest": o.name, "default": None, "help": where + o.help + shown}
         if o.kind == "bool":
             # --no-X where a file or the default can say X: run options and controls that default to on
             kwargs["action"] = argparse.BooleanOptionalAction if o.default or not o.control else "store_true"
         else:
-            kwargs["type"] = {"int": int, "float": float, "str": str, "ints": int}[o.kind]
+            kwargs["type"] = {"int": int, "float": float, "str": str, "ints": int, "strs": str}[o.kind]
             kwargs["metavar"] = o.metavar
             if o.choices:
                 kwargs["choices"] = o.choices
-            if o.kind == "ints":
+            if o.kind in ("ints", "strs"):
                 kwargs["nargs"] = "+"
             if o.name == "json":
                 kwargs.update(nargs="?", const=STDOUT)
@@ -135,7 +140,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 def _show(value) -> str:
     """A value as the command line spells it."""
     if isinstance(value, list):
-        return " ".join(map(str, value))
+        return " ".join(map(str, value)) or "(none)"
     if isinstance(value, bool):
         return str(value).lower()
     return "(unset)" if value is None else str(value)
@@ -181,6 +186,11 @@ def _check_type(o: Option, value, where: str):
         items = value if isinstance(value, list) else [value]
         if not items or not all(ok["int"](v) for v in items):
             raise HyprgenError(f"{where}: option '{o.name}' must be an integer or a list of integers, got {value!r}")
+        return list(items)
+    if o.kind == "strs":
+        items = value if isinstance(value, list) else [value]
+        if not all(ok["str"](v) for v in items):
+            raise HyprgenError(f"{where}: option '{o.name}' must be a string or a list of strings, got {value!r}")
         return list(items)
     if not ok[o.kind](value):
         kind = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}[o.kind]
@@ -284,13 +294,49 @@ def _check_values(config: dict, sources: dict) -> None:
         bad("drop_spike_paths", "is an option of --backend torch")
     if config["stream"] and config["task"] != "cue":
         bad("stream", f"streams the endless cue task; task {config['task']} is a fixed dataset")
+    try:
+        parse_param_init(config["param_init"])
+    except ValueError as e:
+        bad("param_init", str(e))
+
+
+_INIT = re.compile(r"^\s*(\w+)\s*=\s*(uniform|normal|constant)\s*\(([^()]*)\)\s*$")
+_INIT_ARITY = {"uniform": 2, "normal": 2, "constant": 1}
+
+
+def parse_param_init(items: list[str] | None) -> dict:
+    """['NAME=DIST(ARGS)', ...] → {NAME: hyprgen.spec Init}; a ValueError that quotes the bad item."""
+    from .spec import constant, normal, uniform
+    from .errors import SpecError
+
+    out = {}
+    for item in items or ():
+        m = _INIT.match(item)
+        if not m:
+            raise ValueError(f"{item!r} is not NAME=uniform(lo, hi), NAME=normal(mean, std) or NAME=constant(v)")
+        name, dist, args = m.groups()
+        try:
+            values = [float(a) for a in args.split(",")]
+        except ValueError:
+            raise ValueError(f"{item!r}: the arguments of {dist} must be numbers") from None
+        if len(values) != _INIT_ARITY[dist]:
+            raise ValueError(f"{item!r}: {dist} takes {_INIT_ARITY[dist]} argument(s), got {len(values)}")
+        if name in out:
+            raise ValueError(f"{item!r}: parameter {name!r} given twice")
+        try:
+            out[name] = {"uniform": uniform, "normal": normal, "constant": constant}[dist](*values)
+        except SpecError as e:
+            raise ValueError(f"{item!r}: {e.problem}") from None
+    return out
 
 
 def differences(saved: dict, current: dict) -> list[str]:
     """'name: saved → current' for every compared run option that differs."""
     names = [o.name for o in OPTIONS if not o.control and o.name not in NOT_COMPARED]
-    return [f"{name}: {_show(saved.get(name))} → {_show(current.get(name))}" for name in names
-            if saved.get(name) != current.get(name)]
+    # an option missing from an older checkpoint's config had its default then
+    old = {name: saved.get(name, BY_NAME[name].default if name in current else None) for name in names}
+    return [f"{name}: {_show(old[name])} → {_show(current.get(name))}" for name in names
+            if old[name] != current.get(name)]
 
 
 # -- writing config.toml ----------------------------------------------------------------------------

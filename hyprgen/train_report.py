@@ -12,6 +12,8 @@ def header(config: dict, task, batches_per_epoch: int) -> str:
              f"→ {task.n_out} ({c['readout']} readout); method: {method}",
              f"training: {c['epochs']} epochs × {batches_per_epoch} batches of {c['batch_size']}, {c['optimizer']} "
              f"lr {c['lr']:g} ({c['lr_schedule']}), seed {c['seed']}, device {c['device']}"]
+    if c.get("param_init"):
+        lines.append(f"neuron parameters drawn from: {', '.join(c['param_init'])} (raw values)")
     if c["stream"]:
         lines.append(f"streaming: per batch element one endless input of cue trials back to back ({task.seq_len} "
                      f"steps each), an optimizer step every {c['chunk']} steps, state and traces never reset")

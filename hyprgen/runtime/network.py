@@ -10,15 +10,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .. import __version__
 from ..derive import IR_VERSION
-from ..errors import ShapeError
-from .neuron import clamp_param_, resolve, sample_param
+from ..errors import HyprgenError, ShapeError
+from .neuron import clamp_param_, init_dict, resolve, sample_param
 
 
 class LinearNeuron:
@@ -64,7 +64,7 @@ class LayerState:
 
 class Layer(nn.Module):
     def __init__(self, n_in: int, n: int, neuron: ModuleType, recurrent: bool, generator=None,
-                 weight_scale: float = 1.0):
+                 weight_scale: float = 1.0, param_init: dict[str, dict] | None = None):
         super().__init__()
         self.neuron = resolve(neuron) if not isinstance(neuron, LinearNeuron) else neuron
         self.n_in, self.n, self.recurrent = n_in, n, recurrent
@@ -73,8 +73,10 @@ class Layer(nn.Module):
         self.W_in = nn.Parameter(torch.empty(n, n_in).uniform_(-bound, bound, generator=generator))
         self.W_rec = nn.Parameter(torch.empty(n, n).uniform_(-bound, bound, generator=generator)) if recurrent else None
         self.bias = nn.Parameter(torch.zeros(n))
-        self.theta = nn.ParameterDict({p["name"]: nn.Parameter(sample_param(p["init"], n, generator))
-                                       for p in self.neuron.META["params"]})
+        # param_init: {name: {"dist", "args"}} replaces the spec's init of those parameters (raw values)
+        inits = {p["name"]: (param_init or {}).get(p["name"], p["init"]) for p in self.neuron.META["params"]}
+        self.theta = nn.ParameterDict({name: nn.Parameter(sample_param(init, n, generator))
+                                       for name, init in inits.items()})
         self.clamp_()
 
     @property
@@ -114,17 +116,36 @@ class Layer(nn.Module):
         return f"{self.neuron.META['name']}, n_in={self.n_in}, n={self.n}, recurrent={self.recurrent}"
 
 
+def hidden_param_init(param_init: Mapping[str, object] | None, neurons: Sequence[ModuleType]) -> dict[str, dict]:
+    """RSNN's param_init checked: every name a parameter of some hidden neuron; values as META's inits."""
+    if not param_init:
+        return {}
+    if not isinstance(param_init, Mapping):
+        raise HyprgenError(f"param_init must be a dict {{parameter name: init}}, got {type(param_init).__name__}")
+    known = {p["name"] for nrn in neurons for p in nrn.META["params"]}
+    for name in param_init:
+        if name not in known:
+            have = "; ".join(f"{nrn.META['name']}: {', '.join(p['name'] for p in nrn.META['params']) or 'none'}"
+                             for nrn in dict.fromkeys(neurons))
+            raise HyprgenError(f"param_init: no hidden neuron has a parameter {name!r} (parameters: {have})")
+    return {name: init_dict(init, f"param_init[{name!r}]") for name, init in param_init.items()}
+
+
 class RSNN(nn.Module):
     """Spiking layers (any generated neuron each, optional recurrence) and a readout.
 
     readout="li": leaky integrator with trainable τ_out (the shipped 'li' neuron);
     readout="linear": non-leaky y^t = W_out z^t + b_out. Outputs are the readout values [B, T, n_out].
+    param_init={name: init} draws that neuron parameter of every hidden layer that has it from `init`
+    instead of the spec's distribution: hyprgen.spec.uniform(lo, hi), normal(mean, std), constant(v)
+    or a number, in the raw (trained) space of the spec's init= (e.g. brf_exp's b_offset is log b').
     """
 
     def __init__(self, n_in: int, hidden: Sequence[int] | int, n_out: int,
                  neuron: str | ModuleType | Sequence[str | ModuleType] = "brf",
                  readout: str | ModuleType = "li", recurrent: bool | Sequence[bool] = True,
-                 seed: int | None = None, weight_scale: float = 1.0):
+                 seed: int | None = None, weight_scale: float = 1.0,
+                 param_init: Mapping[str, object] | None = None):
         super().__init__()
         hidden = [hidden] if isinstance(hidden, int) else list(hidden)
         if not hidden or any(h <= 0 for h in hidden) or n_in <= 0 or n_out <= 0:
@@ -134,9 +155,11 @@ class RSNN(nn.Module):
         if len(neurons) != len(hidden) or len(recurrents) != len(hidden):
             raise ShapeError(f"{len(hidden)} hidden layers but {len(neurons)} neurons / {len(recurrents)} recurrent flags")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        neurons = [resolve(nrn) for nrn in neurons]
+        inits = hidden_param_init(param_init, neurons)
         layers, width = [], n_in
         for h, nrn, rec in zip(hidden, neurons, recurrents):
-            layers.append(Layer(width, h, resolve(nrn), rec, gen, weight_scale))
+            layers.append(Layer(width, h, nrn, rec, gen, weight_scale, inits))
             width = h
         readout_neuron = LinearNeuron() if readout == "linear" else resolve(readout)
         layers.append(Layer(width, n_out, readout_neuron, recurrent=False, generator=gen))

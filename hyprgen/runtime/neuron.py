@@ -34,6 +34,19 @@ def resolve(neuron: str | ModuleType) -> ModuleType:
     return neuron
 
 
+def init_dict(init, where: str) -> dict:
+    """A parameter initialisation as META writes it ({"dist", "args"}) from a spec `Init`
+    (hyprgen.spec.uniform / normal / constant) or a number (a constant); a HyprgenError otherwise."""
+    from ..spec import Init
+
+    if isinstance(init, Init):
+        return {"dist": init.dist, "args": list(init.args)}
+    if isinstance(init, (int, float)) and not isinstance(init, bool) and math.isfinite(init):
+        return {"dist": "constant", "args": [float(init)]}
+    raise HyprgenError(f"{where}: expected hyprgen.spec.uniform(lo, hi), normal(mean, std), constant(v) "
+                       f"or a finite number, got {init!r}")
+
+
 def sample_param(init: dict, n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
     """Draw n raw parameter values from the spec's init distribution ([n])."""
     args = init["args"]
