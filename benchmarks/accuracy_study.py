@@ -2,7 +2,7 @@
 
 Three parts, each run as a subcommand (every training process uses one CPU thread):
 
-  ecg     BRF (or ALIF) RSNN, 36 recurrent hidden neurons, LI readout, on ECG-QTDB, with one or more
+  ecg     BRF (or ALIF) RSNN, 36 recurrent hidden neurons, LI readout (--readout linear: non-leaky), on ECG-QTDB, with one or more
           methods: hypr (λ = --chunk, hyprgen's exact neuron-local spike paths), hypr_drop
           (HYPR with drop_spike_paths=True, as in the HYPR authors' release) and bptt.
           Setup of the BRF repository's experiments/ecg/ecg_train.py: Adam lr 0.1 (ALIF: 0.05, as in
@@ -96,7 +96,8 @@ def evaluate(net, batches, accuracy) -> tuple[float, float, float]:
 
 def run_name(a, method: str, seed: int) -> str:
     lam = f"_l{a.chunk}" if method.startswith("hypr") else ""
-    return f"ecg_{a.neuron}_{method}{lam}_lr{a.lr}_b{a.batch}_e{a.epochs}_s{seed}"
+    readout = "" if a.readout == "li" else f"_{a.readout}"
+    return f"ecg_{a.neuron}{readout}_{method}{lam}_lr{a.lr}_b{a.batch}_e{a.epochs}_s{seed}"
 
 
 def run_ecg_one(a, method: str, seed: int) -> dict | None:
@@ -107,7 +108,7 @@ def run_ecg_one(a, method: str, seed: int) -> dict | None:
         print(f"[skip] {name}: finished ({final.name})", flush=True)
         return json.loads(final.read_text())
     task = make_task("ecg", directory=ECG_DIR, val_fraction=a.val_fraction, split_seed=0)
-    net = hyprgen.RSNN(task.n_in, a.hidden, task.n_out, neuron=a.neuron, readout="li", recurrent=True, seed=seed)
+    net = hyprgen.RSNN(task.n_in, a.hidden, task.n_out, neuron=a.neuron, readout=a.readout, recurrent=True, seed=seed)
     learner = make_learner(method, net, a.chunk)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 - e / a.epochs)
@@ -154,11 +155,11 @@ def run_ecg_one(a, method: str, seed: int) -> dict | None:
         torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "gen": gen.get_state(), "history": history, "epoch": epoch + 1,
                     "meta": {"name": name, "method": method, "neuron": a.neuron, "seed": seed,
-                             "epochs": a.epochs}}, ckpt)
+                             "epochs": a.epochs, "readout": a.readout}}, ckpt)
         if nan:
             print(f"[run] {name}: non-finite loss, stopping", flush=True)
             break
-    result = {"name": name, "task": "ecg", "neuron": a.neuron, "method": method, "seed": seed,
+    result = {"name": name, "task": "ecg", "neuron": a.neuron, "readout": a.readout, "method": method, "seed": seed,
               "chunk": a.chunk if method.startswith("hypr") else None, "hidden": a.hidden, "lr": a.lr,
               "batch": a.batch, "epochs": a.epochs, "val_fraction": a.val_fraction,
               "n_train": len(task.train), "n_val": len(task.val) if task.val else 0, "n_test": len(task.test),
@@ -489,10 +490,10 @@ def plot_cue(runs, path: Path) -> None:
     plt.close(fig)
 
 
-def ecg_report(runs, neuron: str, epochs: int, png: str) -> list[str]:
-    """Table, paired gaps, unfinished runs and plot of the ECG runs of one neuron and budget."""
+def ecg_report(runs, neuron: str, epochs: int, png: str, readout: str = "li") -> list[str]:
+    """Table, paired gaps, unfinished runs and plot of the ECG runs of one neuron, readout and budget."""
     table, stats = ecg_table(runs, f"{neuron.upper()} method")
-    out = [f"### ECG, {neuron.upper()}, {epochs} epochs\n\n{table}\n"]
+    out = [f"### ECG, {neuron.upper()}, {readout} readout, {epochs} epochs\n\n{table}\n"]
     ms = sorted(stats)
     for i in range(len(ms)):
         for j in range(i + 1, len(ms)):
@@ -505,7 +506,7 @@ def ecg_report(runs, neuron: str, epochs: int, png: str) -> list[str]:
     partial = [r["name"] + f" (epoch {r['history'][-1]['epoch']})" for r in runs if r.get("partial")]
     if partial:
         out.append("unfinished: " + ", ".join(partial) + "\n")
-    plot_ecg(runs, DOCS / png, f"ECG-QTDB, {neuron.upper()} 36 hidden, {epochs} epochs: HYPR vs "
+    plot_ecg(runs, DOCS / png, f"ECG-QTDB, {neuron.upper()} 36 hidden, {readout} readout, {epochs} epochs: HYPR vs "
              + ("BPTT" if neuron == "brf" else "HYPR without spike paths"))
     out.append(f"plot: docs/{png}\n")
     return out
@@ -516,11 +517,12 @@ def cmd_report(a) -> int:
     for neuron, stem in (("brf", "results_ecg"), ("alif", "results_alif")):
         by_budget = {}
         for r in load_runs(f"ecg_{neuron}_"):
-            by_budget.setdefault(r["epochs"], []).append(r)
-        for epochs, runs in sorted(by_budget.items()):
-            # the smallest budget keeps the plain name (the plots docs/RESULTS.md had first)
-            png = f"{stem}.png" if epochs == min(by_budget) else f"{stem}_e{epochs}.png"
-            out += ecg_report(runs, neuron, epochs, png)
+            by_budget.setdefault((r.get("readout", "li"), r["epochs"]), []).append(r)
+        first = min(by_budget, default=None)
+        for (readout, epochs), runs in sorted(by_budget.items()):
+            # the first (li readout, smallest budget) keeps the plain name (the plots docs/RESULTS.md had first)
+            suffix = ("" if readout == "li" else f"_{readout}") + ("" if epochs == first[1] else f"_e{epochs}")
+            out += ecg_report(runs, neuron, epochs, f"{stem}{suffix}.png", readout)
     mem = [json.loads(p.read_text()) for p in sorted(OUT.glob("cuemem_*.json"))]
     if mem:
         out.append("### Cue: one training step\n\n| neuron | method | delay | T | batch | hidden | peak RSS increase (MiB) | "
@@ -567,6 +569,8 @@ def main(argv=None) -> int:
     e.add_argument("--epochs", type=int, default=25)
     e.add_argument("--chunk", type=int, default=100)
     e.add_argument("--hidden", type=int, default=36)
+    e.add_argument("--readout", choices=("li", "linear"), default="li",
+                   help="li: leaky integrator (BRF's); linear: non-leaky, no readout memory for HYPR to miss")
     e.add_argument("--batch", type=int, default=16)
     e.add_argument("--lr", type=float, default=None, help="default: 0.1 (brf), 0.05 (alif)")
     e.add_argument("--val-fraction", type=float, default=0.1)
