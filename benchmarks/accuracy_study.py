@@ -221,7 +221,9 @@ def cue_network(a, task, seed: int):
     """The cue RSNN: `a.weight_scale` scales the initial weights (BRF-exp needs ≈200 to spike on the cue,
     its δ = 0.01 makes one step of input move u by 0.01·I); every `a.param NAME LO HI` redraws that
     neuron parameter's raw value of the hidden layer from U[LO, HI] (e.g. b_offset = log b' for a
-    damping slow enough to hold the cue over the delay)."""
+    damping slow enough to hold the cue over the delay), from a generator of its own (seed + 1).
+    This is how the runs in docs/RESULTS.md were drawn; RSNN(param_init=...), which came later, draws
+    from the network's generator instead, so it gives other (equally distributed) values."""
     net = hyprgen.RSNN(task.n_in, a.hidden, task.n_out, neuron=a.neuron, readout="li", seed=seed,
                        weight_scale=a.weight_scale)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -475,8 +477,9 @@ def plot_cue(runs, path: Path) -> None:
             acc = [c["train_acc"] for c in r["curve"]]
             smooth = [sum(acc[max(0, i - 9):i + 1]) / len(acc[max(0, i - 9):i + 1]) for i in range(len(acc))]
             label = f"{r['method']} s{r.get('seed', 0)} (test {r['test_acc']:.3f})"
-            axes[0, col].plot(steps, smooth, color=colors.get(r["method"], "k"), lw=1.2, label=label)
-            axes[1, col].plot(steps, [c["loss"] for c in r["curve"]], color=colors.get(r["method"], "k"), lw=0.8)
+            style = dict(color=colors.get(r["method"], "k"), ls=("-", "--", ":")[r.get("seed", 0) % 3])  # line: seed
+            axes[0, col].plot(steps, smooth, lw=1.2, label=label, **style)
+            axes[1, col].plot(steps, [c["loss"] for c in r["curve"]], lw=0.8, **style)
         axes[0, col].set_title(f"delay {delay:,} (T = {delay + 20:,})")
         axes[0, col].set_ylabel("train accuracy (mean of 10 steps)")
         axes[0, col].set_ylim(0.3, 1.02)
@@ -506,6 +509,8 @@ def ecg_report(runs, neuron: str, epochs: int, png: str, readout: str = "li") ->
     partial = [r["name"] + f" (epoch {r['history'][-1]['epoch']})" for r in runs if r.get("partial")]
     if partial:
         out.append("unfinished: " + ", ".join(partial) + "\n")
+    if all(r.get("partial") for r in runs):  # nothing finished yet: no plot for docs/
+        return out
     plot_ecg(runs, DOCS / png, f"ECG-QTDB, {neuron.upper()} 36 hidden, {readout} readout, {epochs} epochs: HYPR vs "
              + ("BPTT" if neuron == "brf" else "HYPR without spike paths"))
     out.append(f"plot: docs/{png}\n")
