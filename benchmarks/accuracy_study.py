@@ -2,9 +2,10 @@
 
 Three parts, each run as a subcommand (every training process uses one CPU thread):
 
-  ecg     BRF (or ALIF) RSNN, 36 recurrent hidden neurons, LI readout (--readout linear: non-leaky), on ECG-QTDB, with one or more
-          methods: hypr (λ = --chunk, hyprgen's exact neuron-local spike paths), hypr_drop
-          (HYPR with drop_spike_paths=True, as in the HYPR authors' release) and bptt.
+  ecg     BRF (or ALIF) RSNN, 36 recurrent hidden neurons, LI readout (--readout linear: non-leaky),
+          on ECG-QTDB, with one or more methods: hypr (λ = --chunk, hyprgen's exact neuron-local
+          spike paths), hypr_drop (HYPR with drop_spike_paths=True, as in the HYPR authors' release)
+          and bptt.
           Setup of the BRF repository's experiments/ecg/ecg_train.py: Adam lr 0.1 (ALIF: 0.05, as in
           its ecg_alif_train.py), learning rate decayed linearly per epoch, lr_e = lr·(1 − e/E) with
           E = the number of epochs of the run (BRF: E = 400), batch 16, 10 % of the training file
@@ -12,9 +13,10 @@ Three parts, each run as a subcommand (every training process uses one CPU threa
           per-step cross-entropy over all 1300 steps. Same seed ⇒ same initial network and same batch
           order for every method.
   cue     delayed cue task at the given delays: peak memory of one training step (HYPR vs BPTT,
-          each measured in a fresh subprocess) and test accuracy after a short training run.
-  report  tables (markdown, stdout) and plots (docs/results_ecg.png, docs/results_alif.png) from the
-          result files.
+          each measured in a fresh subprocess) and test accuracy after a training run per seed
+          (--weight-scale, --param NAME LO HI and --lr-schedule make BRF-exp learn it).
+  report  tables (markdown, stdout) and plots (docs/results_ecg*.png per readout and budget,
+          docs/results_alif.png, docs/results_cue.png) from the result files.
   time    seconds per training batch of each ECG configuration (to plan the budget).
 
 Results: benchmarks/results/accuracy_study/ — one JSON per finished (config, seed); a run that is
@@ -24,6 +26,8 @@ finished runs are skipped. Examples:
     python -m benchmarks.accuracy_study ecg --neuron brf --methods hypr bptt --seeds 0 1 2 --epochs 25
     python -m benchmarks.accuracy_study ecg --neuron alif --methods hypr hypr_drop --seeds 0 1 2 --epochs 10
     python -m benchmarks.accuracy_study cue --delays 1000 10000
+    python -m benchmarks.accuracy_study cue --neuron brf_exp --weight-scale 200 --param b_offset -5.2983 -2.9957 \
+        --lr 0.005 --lr-schedule linear --train-steps 300 150 --test-samples 256 --seeds 0 1
     python -m benchmarks.accuracy_study report
 """
 from __future__ import annotations
