@@ -52,6 +52,7 @@ except RuntimeError:
 import hyprgen  # noqa: E402
 from hyprgen.data import make_task  # noqa: E402
 
+from .report import pyplot  # noqa: E402
 from .sysmon import hwm_bytes, reset_hwm, rss_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -436,9 +437,7 @@ def ecg_table(runs, label):
 
 
 def plot_ecg(runs, path: Path, title: str):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots_pyplot()
     colors = {"hypr": "tab:blue", "bptt": "tab:red", "hypr_drop": "tab:green", "bptt_detach": "tab:purple"}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for r in runs:
@@ -468,11 +467,17 @@ def plot_ecg(runs, path: Path, title: str):
     plt.close(fig)
 
 
+def plots_pyplot():
+    """matplotlib.pyplot (file-only backend) for the report's plots, or a clear exit without it."""
+    plt = pyplot()
+    if plt is None:
+        raise SystemExit("the report's plots need matplotlib: pip install -e '.[bench]'")
+    return plt
+
+
 def plot_cue(runs, path: Path) -> None:
     """Training accuracy (moving mean over 10 steps) and loss per step, one panel pair per delay."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots_pyplot()
     delays = sorted({r["delay"] for r in runs})
     fig, axes = plt.subplots(2, len(delays), figsize=(5.5 * len(delays), 6), squeeze=False)
     colors = {"hypr": "tab:blue", "bptt": "tab:red"}
