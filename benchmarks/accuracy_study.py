@@ -17,6 +17,8 @@ Three parts, each run as a subcommand (every training process uses one CPU threa
           (--weight-scale, --param NAME LO HI and --lr-schedule make BRF-exp learn it).
   report  tables (markdown, stdout) and plots (docs/results_ecg*.png per readout and budget,
           docs/results_alif.png, docs/results_cue.png) from the result files.
+  align   gradient alignment on ECG: at a run's checkpoint (or at initialisation), each method's
+          gradient on the same training batches against BPTT's (cosine and norm ratio per parameter).
   time    seconds per training batch of each ECG configuration (to plan the budget).
 
 Results: benchmarks/results/accuracy_study/ — one JSON per finished (config, seed); a run that is
@@ -28,6 +30,7 @@ finished runs are skipped. Examples:
     python -m benchmarks.accuracy_study cue --delays 1000 10000
     python -m benchmarks.accuracy_study cue --neuron brf_exp --weight-scale 200 --param b_offset -5.2983 -2.9957 \
         --lr 0.005 --lr-schedule linear --train-steps 300 150 --test-samples 256 --seeds 0 1
+    python -m benchmarks.accuracy_study align --checkpoint benchmarks/results/accuracy_study/NAME.ckpt.pt --batches 8
     python -m benchmarks.accuracy_study report
 """
 from __future__ import annotations
@@ -52,6 +55,7 @@ except RuntimeError:
 import hyprgen  # noqa: E402
 from hyprgen.data import make_task  # noqa: E402
 
+from .hypr_memory_time import compare, grads_of  # noqa: E402
 from .report import pyplot  # noqa: E402
 from .sysmon import hwm_bytes, reset_hwm, rss_bytes  # noqa: E402
 
@@ -68,16 +72,17 @@ BRF_RUN0_TEST = [23.55, 52.28, 70.18, 76.48, 79.09, 80.56, 81.83, 81.61, 81.56, 
 
 # -- ECG ---------------------------------------------------------------------------------------
 
+LEARNERS = {
+    "hypr": lambda net, chunk: hyprgen.HYPR(net, chunk=chunk, loss="ce"),
+    "hypr_drop": lambda net, chunk: hyprgen.HYPR(net, chunk=chunk, loss="ce", drop_spike_paths=True),
+    "bptt": lambda net, chunk: hyprgen.BPTT(net, loss="ce"),
+    # diagnostic: BPTT without the paths through W_rec's input o^{t-1}
+    "bptt_detach": lambda net, chunk: hyprgen.BPTT(net, loss="ce", detach_recurrent=True),
+}
+
+
 def make_learner(method: str, net, chunk: int):
-    if method == "hypr":
-        return hyprgen.HYPR(net, chunk=chunk, loss="ce")
-    if method == "hypr_drop":
-        return hyprgen.HYPR(net, chunk=chunk, loss="ce", drop_spike_paths=True)
-    if method == "bptt":
-        return hyprgen.BPTT(net, loss="ce")
-    if method == "bptt_detach":  # diagnostic: BPTT without the paths through W_rec's input o^{t-1}
-        return hyprgen.BPTT(net, loss="ce", detach_recurrent=True)
-    raise ValueError(method)
+    return LEARNERS[method](net, chunk)
 
 
 @torch.no_grad()
@@ -214,6 +219,75 @@ def cmd_time(a) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "timing.json").write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def gradient_alignment(net, batches, chunk: int, methods, reference: str = "bptt") -> dict:
+    """Each method's gradient at `net`, summed over `batches` (the same for every method), against the
+    reference method's: per parameter tensor and over all of them, cosine and norm ratio ‖g‖/‖g_ref‖.
+    Nothing is updated. Returns {method: {parameter: {"cos", "norm_ratio"}}}."""
+    grads = {}
+    for method in (reference, *methods):
+        learner = make_learner(method, net, chunk)
+        net.zero_grad(set_to_none=True)
+        for x, y in batches:
+            learner.step(x, y)           # no optimizer: accumulates into .grad
+        grads[method] = grads_of(net)
+    net.zero_grad(set_to_none=True)
+    ref = grads[reference]
+    out = {}
+    for method in methods:
+        g = grads[method]
+        rows = {name: {"cos": c["cos"], "norm_ratio": None if not c["ref_norm"] else c["norm"] / c["ref_norm"]}
+                for name, c in compare(g, ref).items()}
+        names = [n for n in ref if ref[n] is not None and g.get(n) is not None]
+        whole = compare({"all": torch.cat([g[n].flatten() for n in names])},
+                        {"all": torch.cat([ref[n].flatten() for n in names])})["all"]
+        rows["all parameters"] = {"cos": whole["cos"], "norm_ratio": whole["norm"] / whole["ref_norm"]}
+        out[method] = rows
+    return out
+
+
+def cmd_align(a) -> int:
+    """Gradient alignment on ECG at a trained network (an ECG run's checkpoint) or at initialisation."""
+    task = make_task("ecg", directory=ECG_DIR, val_fraction=a.val_fraction, split_seed=0)
+    if a.checkpoint:
+        state = torch.load(a.checkpoint, weights_only=False)
+        meta, weights = state["meta"], state["net"]
+        hidden, epoch = weights["layers.0.W_rec"].shape[0], state["epoch"]
+        label = f"{meta['name']}_at{epoch}"
+    else:
+        meta, weights, hidden, epoch = {"neuron": a.neuron, "readout": a.readout, "seed": a.seed}, None, a.hidden, 0
+        label = f"ecg_{a.neuron}_{a.readout}_init_s{a.seed}"
+    net = hyprgen.RSNN(task.n_in, hidden, task.n_out, neuron=meta["neuron"], readout=meta.get("readout", "li"),
+                       recurrent=True, seed=meta["seed"])
+    if weights is not None:
+        net.load_state_dict(weights)
+    batches = list(task.train_batches(a.batch, torch.Generator().manual_seed(a.batch_seed)))[:a.batches]
+    result = {"label": label, "checkpoint": str(a.checkpoint) if a.checkpoint else None, "epoch": epoch,
+              "neuron": meta["neuron"], "readout": meta.get("readout", "li"), "seed": meta["seed"], "chunk": a.chunk,
+              "batches": len(batches), "batch": a.batch, "reference": a.reference,
+              "methods": gradient_alignment(net, batches, a.chunk, a.methods, a.reference)}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"align_{label}_b{len(batches)}_vs_{a.reference}.json").write_text(json.dumps(result, indent=1))
+    print("\n".join(align_table(result)))
+    return 0
+
+
+def align_table(r) -> list[str]:
+    methods = list(r["methods"])
+    params = list(r["methods"][methods[0]])
+    ref = r["reference"]
+    out = [f"#### {r['label']}: {r['batches']} training batches of {r['batch']}, against {ref}'s gradient\n",
+           "| parameter | " + " | ".join(f"{m}: cos | {m}: ‖g‖/‖g_{ref}‖" for m in methods) + " |",
+           "|---|" + "---|---|" * len(methods)]
+    for name in params:
+        cells = []
+        for m in methods:
+            c = r["methods"][m][name]
+            cells += ["–" if c["cos"] is None else f"{c['cos']:.3f}",
+                      "–" if c["norm_ratio"] is None else f"{c['norm_ratio']:.3f}"]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 # -- cue ---------------------------------------------------------------------------------------
@@ -566,6 +640,11 @@ def cmd_report(a) -> int:
         if learned:
             plot_cue(learned, DOCS / "results_cue.png")
             out.append("plot: docs/results_cue.png\n")
+    align = [json.loads(p.read_text()) for p in sorted(OUT.glob("align_*.json"))]
+    if align:
+        out.append("### ECG: gradient alignment\n")
+        for r in align:
+            out += align_table(r)
     text = "\n".join(out)
     print(text)
     (OUT / "report.md").write_text(text)
@@ -579,7 +658,7 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("ecg")
     e.add_argument("--neuron", default="brf")
-    e.add_argument("--methods", nargs="+", default=["hypr", "bptt"], choices=["hypr", "hypr_drop", "bptt", "bptt_detach"])
+    e.add_argument("--methods", nargs="+", default=["hypr", "bptt"], choices=list(LEARNERS))
     e.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     e.add_argument("--epochs", type=int, default=25)
     e.add_argument("--chunk", type=int, default=100)
@@ -618,6 +697,19 @@ def main(argv=None) -> int:
         parser.add_argument("--weight-scale", type=float, default=1.0, help="initial weight scale of the RSNN")
         parser.add_argument("--param", nargs=3, action="append", metavar=("NAME", "LO", "HI"),
                             help="draw the hidden neurons' raw parameter NAME from U[LO, HI] (repeatable)")
+    al = sub.add_parser("align")
+    al.add_argument("--checkpoint", type=Path, default=None, help="an ECG run's .ckpt.pt (default: the initial network)")
+    al.add_argument("--neuron", default="brf", help="without --checkpoint")
+    al.add_argument("--readout", choices=("li", "linear"), default="li", help="without --checkpoint")
+    al.add_argument("--seed", type=int, default=0, help="without --checkpoint")
+    al.add_argument("--hidden", type=int, default=36, help="without --checkpoint")
+    al.add_argument("--chunk", type=int, default=100)
+    al.add_argument("--methods", nargs="+", default=["hypr", "bptt_detach"], choices=list(LEARNERS))
+    al.add_argument("--reference", default="bptt", choices=list(LEARNERS))
+    al.add_argument("--batches", type=int, default=4)
+    al.add_argument("--batch", type=int, default=16)
+    al.add_argument("--batch-seed", type=int, default=12345, help="order of the training batches used")
+    al.add_argument("--val-fraction", type=float, default=0.1)
     sub.add_parser("report")
     a = p.parse_args(argv)
     if a.cmd == "ecg":
@@ -626,6 +718,8 @@ def main(argv=None) -> int:
         return cmd_time(a)
     if a.cmd == "cue":
         return cmd_cue(a)
+    if a.cmd == "align":
+        return cmd_align(a)
     if a.cmd == "cue-child":
         print(json.dumps(cue_memory_child(a)))
         return 0

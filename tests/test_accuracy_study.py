@@ -51,3 +51,23 @@ def test_cue_run_writes_its_result_and_the_report_plots_it(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-2000:]
     assert "### Cue: training runs" in report.stdout and (tmp_path / "docs" / "results_cue.png").stat().st_size > 0
+
+
+def test_gradient_alignment_is_exact_where_hypr_equals_bptt_and_leaves_the_network_unchanged():
+    import torch
+    import hyprgen
+    from benchmarks.accuracy_study import gradient_alignment
+
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(3, 12, 4, generator=gen), torch.randint(0, 3, (3, 12), generator=gen)) for _ in range(2)]
+    # linear readout, recurrent paths detached: HYPR computes BPTT's gradient exactly (HYPR.md §8)
+    net = hyprgen.RSNN(4, 5, 3, neuron="alif", readout="linear", seed=0, weight_scale=3.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    r = gradient_alignment(net, batches, chunk=5, methods=["hypr", "bptt"], reference="bptt_detach")
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(p.grad is None for p in net.parameters())
+    for name, c in r["hypr"].items():
+        assert c["cos"] == pytest.approx(1.0, abs=1e-5) and c["norm_ratio"] == pytest.approx(1.0, rel=1e-4), name
+    # the recurrent paths are a real difference: BPTT's hidden-layer gradient is not the detached one
+    assert r["bptt"]["hidden.W_rec"]["cos"] < 0.999
+    assert r["bptt"]["readout.W_out"]["cos"] == pytest.approx(1.0, abs=1e-6)
