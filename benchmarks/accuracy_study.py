@@ -1,6 +1,6 @@
 """The HYPR-vs-BPTT accuracy study of issue 5 (not in CI; results in docs/RESULTS.md).
 
-Three parts, each run as a subcommand (every training process uses one CPU thread):
+Subcommands (every training process uses one CPU thread):
 
   ecg     BRF (or ALIF) RSNN, 36 recurrent hidden neurons, LI readout (--readout linear: non-leaky),
           on ECG-QTDB, with one or more methods: hypr (λ = --chunk, hyprgen's exact neuron-local
@@ -23,14 +23,14 @@ Three parts, each run as a subcommand (every training process uses one CPU threa
 
 Results: benchmarks/results/accuracy_study/ — one JSON per finished (config, seed); a run that is
 stopped keeps a checkpoint (.ckpt.pt) after every epoch and resumes from it when started again;
-finished runs are skipped. Examples:
+finished runs are skipped; a finished run's last checkpoint is kept as NAME.final.pt. Examples:
 
     python -m benchmarks.accuracy_study ecg --neuron brf --methods hypr bptt --seeds 0 1 2 --epochs 25
     python -m benchmarks.accuracy_study ecg --neuron alif --methods hypr hypr_drop --seeds 0 1 2 --epochs 10
     python -m benchmarks.accuracy_study cue --delays 1000 10000
     python -m benchmarks.accuracy_study cue --neuron brf_exp --weight-scale 200 --param b_offset -5.2983 -2.9957 \
         --lr 0.005 --lr-schedule linear --train-steps 300 150 --test-samples 256 --seeds 0 1
-    python -m benchmarks.accuracy_study align --checkpoint benchmarks/results/accuracy_study/NAME.ckpt.pt --batches 8
+    python -m benchmarks.accuracy_study align --checkpoint benchmarks/results/accuracy_study/NAME.final.pt --batches 8
     python -m benchmarks.accuracy_study report
 """
 from __future__ import annotations
@@ -175,7 +175,8 @@ def run_ecg_one(a, method: str, seed: int) -> dict | None:
               "n_train": len(task.train), "n_val": len(task.val) if task.val else 0, "n_test": len(task.test),
               "torch": torch.__version__, "threads": torch.get_num_threads(), "history": history}
     final.write_text(json.dumps(result, indent=1))
-    ckpt.unlink(missing_ok=True)
+    if ckpt.exists():                # keep the trained network (for `align`), under a name resume ignores
+        ckpt.replace(OUT / f"{name}.final.pt")
     return result
 
 
@@ -698,7 +699,7 @@ def main(argv=None) -> int:
         parser.add_argument("--param", nargs=3, action="append", metavar=("NAME", "LO", "HI"),
                             help="draw the hidden neurons' raw parameter NAME from U[LO, HI] (repeatable)")
     al = sub.add_parser("align")
-    al.add_argument("--checkpoint", type=Path, default=None, help="an ECG run's .ckpt.pt (default: the initial network)")
+    al.add_argument("--checkpoint", type=Path, default=None, help="an ECG run's .ckpt.pt or .final.pt (default: the initial network)")
     al.add_argument("--neuron", default="brf", help="without --checkpoint")
     al.add_argument("--readout", choices=("li", "linear"), default="li", help="without --checkpoint")
     al.add_argument("--seed", type=int, default=0, help="without --checkpoint")
