@@ -6,7 +6,7 @@ Writes go to a temporary folder, never to generated/. Prints one JSON object:
     python benchmarks/build_time.py [--repeat 3]
 
   total_s          median over the runs of the time to build every shipped neuron (after imports)
-  import_s         median time to import hyprgen.builder in the fresh process
+  import_s         median time to import hyprgen.compiler.build in the fresh process
   process_s        median wall time of the whole subprocess (interpreter start, imports, builds)
   per_neuron_s     median per neuron, and the raw runs under "runs"
 """
@@ -24,7 +24,8 @@ _CHILD = r"""
 import json, tempfile, time
 from pathlib import Path
 t0 = time.perf_counter()
-from hyprgen.builder import generate, shipped_specs, write_atomic
+from hyprgen.compiler.build import generate, write_atomic
+from hyprgen.paths import shipped_specs
 t1 = time.perf_counter()
 per = {}
 with tempfile.TemporaryDirectory() as out:

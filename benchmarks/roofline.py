@@ -36,7 +36,7 @@ def elementwise_ops(neuron: str) -> tuple[int, int]:
     """(c_f, c_J): SymPy operation counts of the forward step and of the Jacobian entries."""
     import sympy as sp
 
-    from hyprgen.builder import generate_modules
+    from hyprgen.compiler.build import generate_modules
     from hyprgen.paths import neurons_dir
 
     ir, _ = generate_modules(neurons_dir() / f"{neuron}.py")
@@ -117,7 +117,7 @@ def machine_peaks(out: Path, quick: bool = False, refresh: bool = False, threads
 
 def layer_shape(config: dict) -> dict:
     """B, n, m, d, p of the hidden layer of a benchmark configuration."""
-    from hyprgen.builder import load
+    from hyprgen.loader import load
 
     meta = load(config["neuron"]).META
     return {"B": config["B"], "n": config["n"], "m": config["n_in"] + config["n"], "d": len(meta["carried"]),

@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 from . import errors  # noqa: E402,F401
 
-_LAZY = {"build": "builder", "load": "builder", "BPTT": "runtime", "EProp": "runtime", "HYPR": "runtime",
+_LAZY = {"build": "compiler.build", "load": "loader", "BPTT": "runtime", "EProp": "runtime", "HYPR": "runtime",
          "RSNN": "runtime"}
 
 __all__ = ["BPTT", "EProp", "HYPR", "RSNN", "build", "load", "__version__"]

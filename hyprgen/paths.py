@@ -19,3 +19,8 @@ def neurons_dir() -> Path:
 
 def generated_dir() -> Path:
     return _package_dir("hyprgen.generated")
+
+
+def shipped_specs() -> list[Path]:
+    """The shipped neuron specs, neurons/<name>.py, sorted by name."""
+    return sorted(p for p in neurons_dir().glob("*.py") if not p.name.startswith("_"))

@@ -25,13 +25,11 @@ SpecError located at the declaration that causes it.
 """
 from __future__ import annotations
 
-import importlib.util
 import keyword
 import math
 import numbers
 import re
 import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -39,10 +37,10 @@ from typing import Callable
 import sympy as sp
 from sympy import S
 
+from .contract import GENERATED_NAMES, PREV_SPIKE, Init
 from .errors import SpecError
 from .surrogates import Surrogate, x as SURROGATE_X
 
-PREV_SPIKE = "z"  # name of the carried previous-spike component
 _HYPRGEN_DIR = Path(__file__).resolve().parent
 
 
@@ -60,12 +58,12 @@ def _caller_location() -> str:
         else:
             path = Path(filename).resolve()
             if _HYPRGEN_DIR not in path.parents:
-                return f"{_display_path(path)}:{frame.f_lineno}"
+                return f"{display_path(path)}:{frame.f_lineno}"
         frame = frame.f_back
     return fallback or "<unknown>"
 
 
-def _display_path(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
@@ -74,24 +72,6 @@ def _display_path(path: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # Initial distributions and transforms of trainable parameters
-
-
-@dataclass(frozen=True)
-class Init:
-    """Initial distribution of a raw (trained) parameter."""
-
-    dist: str  # "uniform" | "normal" | "constant"
-    args: tuple[float, ...]
-
-    def support(self) -> tuple[float, float]:
-        if self.dist == "uniform":
-            return self.args
-        if self.dist == "constant":
-            return (self.args[0], self.args[0])
-        return (-math.inf, math.inf)
-
-    def to_dict(self) -> dict:
-        return {"dist": self.dist, "args": [float(a) for a in self.args]}
 
 
 def _finite(value, what: str, where: str, symbol: str | None = None) -> float:
@@ -198,14 +178,10 @@ class State:
     where: str
 
 
-# Names a spec symbol may not take: what the generated module defines or uses (imports, functions,
-# arguments and locals of the step functions), names kept for the Triton target, and names that
-# hyprgen derives itself. Patterns: CSE temporaries t0, t1, ... and reset terms reset0, reset1, ...
-RESERVED_NAMES = frozenset({
-    "torch", "math", "META", "heaviside", "surrogate", "spike_with_surrogate", "init_state", "step",
-    "step_autograd", "step_with_jacobians", "chunk_sweep", "state", "params", "psi", "jacobians", "float",
-    "tl", "triton", "libdevice",
-})
+# Names a spec symbol may not take: what the generated modules define or use (contract.GENERATED_NAMES)
+# and the patterns of names hyprgen derives itself: CSE temporaries t0, t1, ... and reset terms
+# reset0, reset1, ...
+RESERVED_NAMES = GENERATED_NAMES
 _CSE_TEMPORARY = re.compile(r"t\d+")
 _RESET_TERM = re.compile(r"reset\d+")
 
@@ -492,56 +468,3 @@ def _check_surrogate_expr(expr, where: str, require_x: bool) -> None:
                         "surrogates.straight_through()", where, "surrogate")
     if expr.has(S.ImaginaryUnit, S.ComplexInfinity, S.NaN, S.Infinity, S.NegativeInfinity):
         raise SpecError(f"surrogate {expr} is not real-valued and finite", where, "surrogate")
-
-
-# ----------------------------------------------------------------------------------------------
-# Loading spec files
-
-
-def load_spec(path: str | Path) -> tuple[Neuron, str]:
-    """Execute a spec file; return its Neuron and its source text. Errors are SpecErrors."""
-    path = Path(path).resolve()
-    shown = _display_path(path)
-    if not path.is_file():
-        raise SpecError("spec file not found", shown)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"spec file is not UTF-8 text ({exc.reason} at byte {exc.start})", shown) from None
-    try:
-        code = compile(source, str(path), "exec")
-    except SyntaxError as exc:  # IndentationError and TabError too
-        line = f":{exc.lineno}" if exc.lineno else ""
-        text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
-        raise SpecError(f"syntax error: {exc.msg}{text}", f"{shown}{line}") from None
-    module_name = f"_hyprgen_spec_{path.stem}"
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(module_name, loader=None))
-    module.__file__ = str(path)
-    sys.modules[module_name] = module
-    try:
-        exec(code, module.__dict__)
-    except SpecError:
-        raise
-    except Exception as exc:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == path]
-        line = f":{frames[-1].lineno}" if frames else ""
-        raise SpecError(f"{type(exc).__name__}: {exc}{_hint(exc)}", f"{shown}{line}") from None
-    finally:
-        sys.modules.pop(module_name, None)
-    neuron = module.__dict__.get("neuron")
-    if not isinstance(neuron, Neuron):
-        found = "nothing" if "neuron" not in module.__dict__ else f"a {type(neuron).__name__}"
-        raise SpecError(f"a spec file must bind a hyprgen.spec.Neuron to the name 'neuron' (it binds {found})",
-                        shown)
-    return neuron, source
-
-
-def _hint(exc: Exception) -> str:
-    """What usually causes a few exceptions that SymPy raises on plain-Python idioms."""
-    text = str(exc)
-    if "convert expression to" in text:
-        return " (a math.* function or float() got a SymPy expression: use sp.exp, sp.sqrt, ...)"
-    if "truth value of Relational" in text:
-        return (" (Python if/and/or/max/min got a SymPy condition: use sp.Piecewise, sp.Max, sp.Min, "
-                "sp.And, sp.Or)")
-    return ""

@@ -42,7 +42,7 @@ def _compare(stage: str, got: dict, ref: dict) -> list[Check]:
 
 
 def _active_layer_input(neuron: ModuleType, device: torch.device, seed: int):
-    from .runtime.network import RSNN
+    from .runtime import RSNN
 
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(B, LAM, N_IN, generator=gen).to(device)
@@ -58,9 +58,8 @@ def _active_layer_input(neuron: ModuleType, device: torch.device, seed: int):
 
 def verify(neuron: ModuleType, kernels: ModuleType, device: torch.device | None = None, seed: int = 0):
     """(checks, firing rate) for a generated torch module and its Triton kernels module."""
-    from .kernels.merge import merge_triton
+    from .ops.merge import Traces, merge_ref, merge_triton
     from .runtime import HYPR
-    from .runtime.chunk import Traces, merge
     from .runtime.stages import TorchStages, TritonStages
 
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -85,7 +84,7 @@ def verify(neuron: ModuleType, kernels: ModuleType, device: torch.device | None 
     gen = torch.Generator().manual_seed(seed + 2)
     traces = Traces(*(torch.randn(s, generator=gen).to(device) for s in
                       ((B, N, layer.d, layer.m), (B, N, layer.d), (B, N, layer.d, len(neuron.META["params"])))))
-    (ref_grad, ref_traces), (grad, new_traces) = merge(traces, ref_sweep, ref_kept.pre), \
+    (ref_grad, ref_traces), (grad, new_traces) = merge_ref(traces, ref_sweep, ref_kept.pre), \
         merge_triton(traces, ref_sweep, ref_kept.pre)
     checks += _compare("merge", {"dW": grad.W, "eps": new_traces.eps, "eps_b": new_traces.eps_b,
                                  "Theta": new_traces.Theta},

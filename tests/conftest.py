@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from hyprgen.builder import shipped_specs
+from hyprgen.paths import shipped_specs
 
 SHIPPED = [p.stem for p in shipped_specs()]
 
@@ -17,6 +17,16 @@ def _seed():
 def _isolated_cache(tmp_path_factory):
     """User builds go to a fresh cache so tests never read a developer's cache."""
     os.environ["HYPRGEN_CACHE"] = str(tmp_path_factory.mktemp("hyprgen-cache"))
+
+
+@pytest.fixture
+def nan_outputs(monkeypatch):
+    """Every kernel launcher's outputs (hyprgen.ops.dispatch.output) start NaN-filled, so an element a
+    kernel leaves unwritten fails the comparison instead of passing with whatever memory held."""
+    from hyprgen.ops import dispatch
+
+    monkeypatch.setattr(dispatch, "output", lambda *shape, like, dtype=torch.float32:
+                        torch.full(shape, float("nan"), dtype=dtype, device=like.device))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..runtime.losses import IGNORE_INDEX
+from ..contract import IGNORE_INDEX
 
 
 @dataclass

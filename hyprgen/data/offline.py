@@ -11,7 +11,7 @@ from typing import Iterator
 
 import torch
 
-from ..runtime.losses import IGNORE_INDEX
+from ..contract import IGNORE_INDEX
 
 
 @dataclass(frozen=True, eq=False)

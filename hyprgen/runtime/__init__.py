@@ -2,7 +2,7 @@
 from .bptt import BPTT
 from .eprop import EProp
 from .hypr import HYPR
-from .learners import StepResult
+from .learner import StepResult
 from .network import RSNN, Layer, LayerState
 
 __all__ = ["BPTT", "EProp", "HYPR", "RSNN", "Layer", "LayerState", "StepResult"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from . import losses
-from .learners import Learner, StepResult
+from .learner import Learner, StepResult
 from .network import RSNN
 
 

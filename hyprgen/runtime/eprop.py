@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import torch
 
+from ..ops.jacobians import densify, jacobians_by_autograd
+from ..ops.merge import Traces
 from . import losses
-from .autograd_jacobians import jacobians_by_autograd
-from .chunk import Traces
-from .learners import Learner, StepResult, add_layer_grads
-from .local import densify
+from .learner import Learner, StepResult, add_layer_grads
 from .network import RSNN
 
 

@@ -14,15 +14,16 @@ from typing import Iterable
 
 import torch
 
-from . import losses
+from .. import loader
 from ..errors import ShapeError
-from .chunk import Traces
-from .learners import Learner, StepResult, add_layer_grads
+from ..ops.merge import MAX_D as MAX_TRITON_D
+from ..ops.merge import Traces
+from . import losses
+from .learner import Learner, StepResult, add_layer_grads
 from .network import LayerState, LinearNeuron, RSNN
 from .stages import TorchStages, TritonStages
 
 BACKENDS = ("torch", "triton")
-MAX_TRITON_D = 4  # carried components the merge kernel handles
 
 
 class HYPR(Learner):
@@ -59,12 +60,10 @@ class HYPR(Learner):
     def _stages_for(self, index: int, layer):
         if self.backend == "torch" or isinstance(layer.neuron, LinearNeuron):
             return TorchStages(self.drop_spike_paths)
-        from ..builder import load_triton
-
         if layer.d > MAX_TRITON_D:
             raise ValueError(f"layer {index} ({layer.neuron.META['name']}) carries d = {layer.d} state components; "
                              f"backend='triton' handles d <= {MAX_TRITON_D}: use backend='torch'")
-        return TritonStages(load_triton(layer.neuron))
+        return TritonStages(loader.load_kernels(layer.neuron))
 
     # -- public API ----------------------------------------------------------------------------
 

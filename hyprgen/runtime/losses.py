@@ -13,9 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..contract import IGNORE_INDEX
 from ..errors import ShapeError
-
-IGNORE_INDEX = -100
 LOSSES = ("ce", "mse")
 
 

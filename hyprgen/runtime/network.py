@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..derive import IR_VERSION
+from ..contract import IR_VERSION
 from ..errors import HyprgenError, ShapeError
 from .neuron import clamp_param_, init_dict, resolve, sample_param
 
@@ -44,7 +44,7 @@ class LinearNeuron:
         return (), I, {"A": (), "c": (), "D": (), "a": (), "gamma": 1.0, "delta": ()}
 
     @staticmethod
-    def chunk_sweep(r_prev, I, signal, params):
+    def p_stage(r_prev, I, signal, params):
         """The P-stage with d = p = 0 (the generated modules' signature): g^τ = λ^τ γ^τ = λ^τ."""
         lam, B, n = I.shape
         empty = lambda *s: I.new_zeros(*s)  # noqa: E731

@@ -1,9 +1,11 @@
 """The per-layer stages of one HYPR chunk (docs/hypr.md §5), one implementation per backend.
 
-`TorchStages` is the reference: the generated torch step in a loop (S-stage), the generated
-`chunk_sweep` (P-stage; with drop_spike_paths, densified Jacobians through `chunk.p_stage`, the plain
-form both are tested against), `chunk.merge`. `TritonStages` runs the neuron's generated kernels
-(hyprgen.kernels.layer) and the merge kernel; it is tested against `TorchStages` output by output.
+A layer's view of the tensor functions in ops/: it computes the feed-forward GEMM, hands the
+layer's weights, state and parameters to the stage and packs what the P-stage and merge read.
+`TorchStages` is the reference: ops.s_stage_ref (the generated torch step in a loop), ops.p_stage_torch
+(the generated `p_stage`; with drop_spike_paths, densified Jacobians through ops.p_stage_ref, the plain
+form both are tested against), ops.merge_ref. `TritonStages` runs the neuron's generated kernels and
+the merge kernel; it is tested against `TorchStages` output by output.
 
     s_stage(layer, x [λ, B, n_in], state) -> (o^τ [λ, B, n], Kept, state after the chunk)
     p_stage(layer, kept, signal λ^τ [λ, B, n]) -> (ChunkSweep, λ^τ γ^τ [λ, B, n])
@@ -15,9 +17,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ..spec import PREV_SPIKE
-from .chunk import ChunkSweep, merge, p_stage
-from .local import densify
+from ..contract import PREV_SPIKE
+from ..ops.jacobians import densify
+from ..ops.merge import merge_ref, merge_triton
+from ..ops.p_stage import p_stage_ref, p_stage_torch, p_stage_triton
+from ..ops.s_stage import s_stage_ref, s_stage_triton
 from .network import Layer, LayerState
 
 
@@ -47,34 +51,23 @@ class TorchStages:
 
     @staticmethod
     def s_stage(layer: Layer, x: torch.Tensor, s: LayerState):
-        ff, theta = layer.feedforward(x), layer.params_tuple()
-        r, o = s.r, s.o
-        r_prev, currents, outs = [], [], [o]
-        for t in range(x.shape[0]):
-            current = layer.current(ff[t], o)
-            r_prev.append(torch.stack(r) if r else ff.new_zeros(0, *o.shape))
-            currents.append(current)
-            r, o = layer.neuron.step(r, current, theta)
-            outs.append(o)
-        outs = torch.stack(outs)                                           # o^0..o^λ: [λ+1, B, n]
-        kept = Kept(torch.stack(r_prev), torch.stack(currents), presynaptic(layer, x, outs[:-1]))
-        return outs[1:], kept, LayerState(tuple(r), o)
+        outs, r_prev, current, r_out, o_out = s_stage_ref(layer.neuron, layer.feedforward(x), layer.W_rec, s.r, s.o,
+                                                          layer.params_tuple())     # outs: o^0..o^λ
+        return outs[1:], Kept(r_prev, current, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
 
     def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
         r_prev, theta = tuple(kept.r_prev.unbind(1)), layer.params_tuple()
         if not self.drop_spike_paths:  # the generated sweep: unrolled algebra, structural zeros skipped
-            q0, g, signal_gamma, E, Phi, theta_grad, Theta_in = layer.neuron.chunk_sweep(r_prev, kept.current,
-                                                                                          signal, theta)
-            return ChunkSweep(q0, g, E, Phi, theta_grad, Theta_in), signal_gamma
+            return p_stage_torch(layer.neuron, r_prev, kept.current, signal, theta)
         _, _, jac = layer.neuron.step_with_jacobians(r_prev, kept.current, theta)
         J = densify(jac, kept.current.shape, kept.current.dtype, kept.current.device)
         if self.drop_spike_paths and PREV_SPIKE in layer.neuron.META["carried"]:
             z = layer.neuron.META["carried"].index(PREV_SPIKE)
             J.A[..., z] = 0
             J.a[..., z] = 0
-        return p_stage(J, signal), signal * J.gamma
+        return p_stage_ref(J, signal)
 
-    merge = staticmethod(merge)
+    merge = staticmethod(merge_ref)
 
 
 class TritonStages:
@@ -83,9 +76,7 @@ class TritonStages:
     name = "triton"
 
     def __init__(self, kernels):
-        from ..kernels import layer as launch
-
-        self.kernels, self._launch = kernels, launch
+        self.kernels = kernels
 
     def _theta(self, layer: Layer) -> torch.Tensor:
         """[p, n] raw parameters (a one-element stand-in when p = 0: the kernel never reads it)."""
@@ -94,16 +85,11 @@ class TritonStages:
 
     def s_stage(self, layer: Layer, x: torch.Tensor, s: LayerState):
         r0 = torch.stack(s.r)
-        outs, r_prev, cur, r_out = self._launch.s_stage(self.kernels, layer.feedforward(x), layer.W_rec, r0, s.o,
-                                                        self._theta(layer))   # outs: o^0..o^λ
-        kept = Kept(r_prev, cur, presynaptic(layer, x, outs[:-1]))
-        return outs[1:], kept, LayerState(tuple(r_out.unbind(0)), outs[-1])
+        outs, r_prev, cur, r_out, o_out = s_stage_triton(self.kernels, layer.feedforward(x), layer.W_rec, r0, s.o,
+                                                         self._theta(layer))   # outs: o^0..o^λ
+        return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
 
     def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
-        return self._launch.p_stage(self.kernels, kept.r_prev, kept.current, signal, self._theta(layer))
+        return p_stage_triton(self.kernels, kept.r_prev, kept.current, signal, self._theta(layer))
 
-    @staticmethod
-    def merge(traces, sweep: ChunkSweep, pre: torch.Tensor):
-        from ..kernels.merge import merge_triton
-
-        return merge_triton(traces, sweep, pre)
+    merge = staticmethod(merge_triton)

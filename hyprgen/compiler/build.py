@@ -1,0 +1,142 @@
+"""Building generated modules: spec file → IR → module text; shipped builds, the cache, staleness.
+
+Shipped neurons (neurons/*.py) are built into generated/ and committed; `check` regenerates each
+one in memory and compares bytes. User specs build into a content-addressed cache keyed by the spec
+text and every version that shapes the output (hyprgen, sympy, templates), written atomically.
+Importing what was built is the loader's job (hyprgen/loader.py): this module only writes files.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import sympy
+
+from .. import __version__
+from ..contract import TRITON_SUFFIX
+from ..errors import HyprgenError, SpecError
+from ..paths import generated_dir, neurons_dir, shipped_specs, templates_dir
+from .codegen.render import render_torch, render_triton
+from .derive import derive
+from .spec_file import load_spec
+
+
+def generate(spec_path: str | Path) -> tuple[dict, str]:
+    """(KernelIR, torch module text) for one spec file."""
+    neuron, source = load_spec(spec_path)
+    ir = derive(neuron, Path(spec_path).name, source)
+    return ir, render_torch(ir, sympy.__version__)
+
+
+def generate_modules(spec_path: str | Path) -> tuple[dict, dict[str, str]]:
+    """(KernelIR, {file name: text}) for every target: <name>.py (torch) and <name>_triton.py (Triton).
+
+    The Triton kernels are a module of their own so that the torch backend never imports triton
+    (a second or more at start-up) and so that @triton.jit sees source it can parse.
+    """
+    ir, torch_text = generate(spec_path)
+    return ir, {f"{ir['name']}.py": torch_text,
+                f"{ir['name']}{TRITON_SUFFIX}.py": render_triton(ir, sympy.__version__)}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; generated modules are ordinary readable files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build(spec_path: str | Path, out_dir: str | Path | None = None, targets: str = "all") -> Path:
+    """Build one spec into out_dir (default: the cache): the torch module <name>.py and the Triton
+    kernels beside it (<name>_triton.py); targets "torch" or "triton" write only one of them.
+    Returns the path of the torch module (of the Triton one with targets="triton")."""
+    if targets not in ("all", "torch", "triton"):
+        raise HyprgenError(f"unknown build target {targets!r} (all, torch, triton)")
+    _, files = generate_modules(spec_path)
+    if out_dir is None:
+        out_dir = cache_dir_for(Path(spec_path))
+    paths = [Path(out_dir) / name for name in files]            # [torch, triton]
+    for path, target in zip(paths, ("torch", "triton")):
+        if targets in ("all", target):
+            write_atomic(path, files[path.name])
+    return paths[1] if targets == "triton" else paths[0]
+
+
+def _generate_shipped(spec: Path) -> tuple[dict, dict[str, str]]:
+    """generate_modules() for a spec in neurons/: its neuron must be named like the file (load(name)
+    finds it so), and not like another neuron's kernel module."""
+    ir, files = generate_modules(spec)
+    if ir["name"] != spec.stem or ir["name"].endswith(TRITON_SUFFIX):
+        raise SpecError(f"a shipped neuron must be named like its file, without the suffix '{TRITON_SUFFIX}': "
+                        f"Neuron({ir['name']!r}) in {spec.name}", str(spec), ir["name"])
+    return ir, files
+
+
+def build_all() -> list[Path]:
+    paths = []
+    for spec in shipped_specs():
+        _, files = _generate_shipped(spec)
+        for name, text in files.items():
+            write_atomic(generated_dir() / name, text)
+            paths.append(generated_dir() / name)
+    return paths
+
+
+def check() -> list[str]:
+    """Problems with generated/: one line per stale, missing or orphaned module (empty when current)."""
+    problems, expected = [], set()
+    for spec in shipped_specs():
+        _, files = _generate_shipped(spec)
+        for name, text in files.items():
+            path = generated_dir() / name
+            expected.add(name)
+            if not path.exists():
+                problems.append(f"missing: generated/{name} (from neurons/{spec.name})")
+            elif path.read_text(encoding="utf-8") != text:
+                problems.append(f"stale: generated/{name} (from neurons/{spec.name})")
+    for path in sorted(generated_dir().glob("*.py")):
+        if path.name != "__init__.py" and path.name not in expected:
+            problems.append(f"orphan: generated/{path.name} has no spec in neurons/")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------
+# Cache and loading
+
+
+def _templates_hash() -> str:
+    h = hashlib.sha256()
+    for p in sorted(templates_dir().rglob("*.j2")):
+        h.update(p.relative_to(templates_dir()).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("HYPRGEN_CACHE", Path.home() / ".cache" / "hyprgen"))
+
+
+def cache_key(spec_path: Path) -> str:
+    h = hashlib.sha256()
+    for part in (spec_path.read_bytes(), __version__.encode(), sympy.__version__.encode(), _templates_hash().encode()):
+        h.update(part + b"\0")
+    return h.hexdigest()[:20]
+
+
+def cache_dir_for(spec_path: Path) -> Path:
+    return cache_root() / f"{spec_path.stem}-{cache_key(spec_path)}"
+
+
+def cached_build(spec_path: Path) -> Path:
+    """The torch module of a user spec in the cache, built first if the cache lacks it."""
+    directory = cache_dir_for(spec_path)
+    paths = [p for p in directory.glob("*.py") if not p.stem.endswith(TRITON_SUFFIX)] if directory.exists() else []
+    return paths[0] if paths else build(spec_path, directory)

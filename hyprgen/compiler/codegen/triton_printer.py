@@ -1,0 +1,301 @@
+"""SymPy → Triton expression printer (the maths of the Triton target; templates hold the kernels).
+
+Mirrors torch_printer: every sub-expression without free symbols is folded to one float literal (exact
+repr of the double), so functions are only ever applied to tensors, and the printed text is plain
+Python that @triton.jit parses. What differs, and why:
+
+- Every number prints as a float literal (1 → 1.0): Triton types a Python int as int32, and no integer
+  literal may take part in the arithmetic (`/`, comparisons, tl.where branches).
+- Integer powers are expanded (x**3 → x*x*x, x**-2 → 1.0/(x*x)) up to |n| = MAX_EXPANDED_POWER for any
+  base; `**`, `//` and `%` are never emitted (Triton tensors have no `**`; `%` and `//` follow C, not
+  Python: `%` on floats is fmod, with the dividend's sign); division is always float true division.
+  sqrt → tl.sqrt, x**-1/2 → tl.rsqrt, a**x with a number a > 0 → tl.exp(log(a)*x); every other power
+  → libdevice.pow.
+- Functions without a tl op (tan, tanh, sinh, cosh, atan, asin, acos, pow) call `libdevice.<name>`;
+  `libdevice` is the name TRITON_PRELUDE binds (triton_libdevice.py: the backend's libdevice when
+  compiled, NumPy when interpreted: Triton 3.x cannot interpret libdevice).
+- Heaviside and sign are tl.where expressions in the operand's dtype: H(0) = 0 as the torch backend's
+  heaviside, sign(0) = sign(nan) = 0 as torch.sign. Their operand's text appears 2 (H) or 3 (sign)
+  times: the compiler's CSE computes it once (the interpreter more often); do not nest them deeply.
+- Max/Min → tl.maximum/tl.minimum with propagate_nan=ALL (NaN in, NaN out, as torch.maximum/clamp);
+  Piecewise → nested tl.where; relations are always parenthesised, & | ~ join them.
+Unary minus is safe to print anywhere: without `**` it binds tighter than every emitted operator, and
+IEEE negation is exact, so -a*b == (-a)*b == -(a*b).
+
+An expression without free symbols prints as a bare float literal: a template that needs a tensor must
+broadcast it (tl.full). Literals are Python floats, so Triton creates them in the kernel's float dtype
+(fp32 kernels round them once; fp64 kernels keep the double). A literal beyond the fp32 range becomes inf
+(or 0/denormal) in an fp32 kernel: fp32_literal_hazards() lists them.
+"""
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+from sympy.core.relational import Relational
+from sympy.functions.elementary.piecewise import ExprCondPair
+from sympy.logic.boolalg import BooleanAtom
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.str import StrPrinter
+
+from ...contract import TRITON_NAMES
+from ...errors import BuildError
+from .torch_printer import ElementwiseLogic, _mul_factors, float_literal
+
+# SymPy function → Triton callable. Together they are exactly derive.SUPPORTED_FUNCTIONS.
+NATIVE_FUNCTIONS = {"exp": "tl.exp", "log": "tl.log", "sin": "tl.sin", "cos": "tl.cos", "erf": "tl.erf",
+                    "Abs": "tl.abs"}
+LIBDEVICE_FUNCTIONS = {name: f"libdevice.{name}" for name in ("tan", "tanh", "sinh", "cosh", "atan", "asin", "acos")}
+WHERE_FUNCTIONS = ("sign", "Heaviside")  # printed as tl.where expressions
+STRUCTURAL = ("Max", "Min", "Piecewise")  # printed by their own methods
+PRINTED_FUNCTIONS = frozenset(NATIVE_FUNCTIONS) | frozenset(LIBDEVICE_FUNCTIONS) | frozenset(WHERE_FUNCTIONS) \
+    | frozenset(STRUCTURAL)
+
+# Names the printed code reads besides the expression's own symbols (a symbol may not shadow them).
+RESERVED_NAMES = TRITON_NAMES  # the Triton module's own names: a symbol may not shadow them
+
+MAX_EXPANDED_POWER = 8  # |n| up to this: x**n as a product; beyond it libdevice.pow(x, n)
+
+FP32_MAX = float.fromhex("0x1.fffffep+127")
+FP32_MIN_NORMAL = 2.0 ** -126
+
+# Module text that printed expressions need in scope: the template puts it at the top of the generated
+# Triton module. Only tl builtins and libdevice are called: no @triton.jit helper (a kernel made into an
+# InterpretedFunction cannot call a JITFunction, and tl's own @jit functions such as tl.zeros are one or
+# the other depending on TRITON_INTERPRET when triton was first imported).
+TRITON_PRELUDE = """\
+import triton
+import triton.language as tl
+
+from hyprgen.ops.libdevice import libdevice  # compiled: the backend's; interpreted: NumPy
+"""
+
+_ATOM = PRECEDENCE["Atom"]
+_MUL = PRECEDENCE["Mul"]
+_ADD = PRECEDENCE["Add"]
+_NAN_ALL = "propagate_nan=tl.PropagateNan.ALL"
+
+
+def _number(expr: sp.Expr) -> float:
+    return float(expr.evalf(30))
+
+
+def _integer_exponent(e: sp.Expr) -> int | None:
+    """n when the exponent is a number with an integer value (2, 2.0, 4/2), else None."""
+    if not e.is_number:
+        return None
+    v = _number(e)
+    return int(v) if math.isfinite(v) and v.is_integer() else None
+
+
+class TritonPrinter(ElementwiseLogic, StrPrinter):
+    """Prints expressions over Triton tensors (names are printed as they are)."""
+
+    def __init__(self):
+        super().__init__({"order": "none"})
+
+    # -- dispatch and precedence -------------------------------------------------------------------
+
+    def _print(self, expr, **kwargs):
+        if isinstance(expr, sp.Expr) and expr.is_number:
+            return float_literal(expr.evalf(30))
+        if isinstance(expr, sp.Function) and not isinstance(expr, sp.Piecewise):
+            return self._print_function(expr)
+        if not isinstance(expr, (sp.Symbol, sp.Add, sp.Mul, sp.Pow, sp.Max, sp.Min, sp.Piecewise, Relational,
+                                 sp.And, sp.Or, sp.Not, BooleanAtom)):
+            raise BuildError(f"no Triton printer for {type(expr).__name__}: {expr}")
+        return super()._print(expr, **kwargs)
+
+    def _prec(self, expr, text: str) -> int:
+        """Python precedence of the printed text (expanded powers are products, not `**`)."""
+        if text.startswith("-"):
+            return _ADD
+        if isinstance(expr, sp.Add):
+            return _ADD
+        if isinstance(expr, sp.Mul):
+            return _MUL
+        if isinstance(expr, sp.Pow) and not expr.is_number:
+            n = _integer_exponent(expr.exp)
+            if n == 1:
+                return self._prec(expr.base, text)
+            if n is not None and n != 0 and abs(n) <= MAX_EXPANDED_POWER:
+                return _MUL  # x*x*x or 1.0/(x*x)
+        return _ATOM  # names, literals >= 0, calls, parenthesised relations and logic
+
+    def _operand(self, expr, level: int, strict: bool = False) -> str:
+        text = self._print(expr)
+        prec = self._prec(expr, text)
+        return f"({text})" if prec < level or (strict and prec <= level) else text
+
+    # -- arithmetic ------------------------------------------------------------------------------------
+
+    def _print_Add(self, expr, order=None):
+        out = []
+        for term in self._as_ordered_terms(expr, order=None):
+            text = self._print(term)
+            if text.startswith("-") and not isinstance(term, sp.Add):
+                sign, text = "-", text[1:]  # "-a*b" as a term: a - a*b parses as a - (a*b)
+            else:
+                sign = "+"
+            if isinstance(term, sp.Add) or self._prec(term, text) < _ADD:
+                text = f"({text})"
+            out.append((sign, text))
+        first_sign, first = out[0]
+        head = f"-{first}" if first_sign == "-" else first
+        return head + "".join(f" {sign} {text}" for sign, text in out[1:])
+
+    def _print_Mul(self, expr):
+        factors = list(_mul_factors(expr))
+        numbers = [a for a in factors if a.is_number]
+        coeff = _number(sp.Mul(*numbers)) if numbers else 1.0
+        numerator, denominator = [], []
+        for f in factors:
+            if f.is_number:
+                continue
+            if isinstance(f, sp.Pow) and f.exp.is_number and _number(f.exp) < 0:
+                # x * b**-e → x / b**e (as the torch printer); the denominator is always parenthesised
+                # unless it is a name or a call, so x/(tau*tau) never becomes x/tau*tau.
+                denominator.append(f.base if _number(f.exp) == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
+            else:
+                numerator.append(f)
+        num = "*".join(self._operand(f, _MUL) for f in numerator)
+        if len(denominator) == 1:
+            den = self._operand(denominator[0], _MUL, strict=True)
+        elif denominator:
+            den = "(" + "*".join(self._operand(f, _MUL) for f in denominator) + ")"
+        if not numerator:
+            return f"{float_literal(coeff)}/{den}"
+        text = num if not denominator else f"{num}/{den}"
+        if coeff == 1.0:
+            return text
+        if coeff == -1.0:
+            return f"-{text}"
+        return f"{float_literal(coeff)}*{text}"
+
+    def _print_Pow(self, expr, rational=False):
+        base, e = expr.base, expr.exp
+        n = _integer_exponent(e)
+        if n is not None and abs(n) <= MAX_EXPANDED_POWER:
+            if n == 0:
+                return "1.0"
+            if n == 1:
+                return self._print(base)
+            if n == -1:
+                return f"1.0/{self._operand(base, _MUL, strict=True)}"
+            product = "*".join([self._operand(base, _MUL)] * abs(n))
+            return product if n > 0 else f"1.0/({product})"
+        if e.is_number and _number(e) == 0.5:
+            return f"tl.sqrt({self._print(base)})"
+        if e.is_number and _number(e) == -0.5:
+            return f"tl.rsqrt({self._print(base)})"
+        if base.is_number and _number(base) > 0:
+            # a**x = exp(log(a)*x) for a number a > 0 (tl.exp(x) for a = E)
+            log_a = sp.log(base).evalf(30)
+            if _number(log_a) == 1.0:
+                return f"tl.exp({self._print(e)})"
+            return f"tl.exp({float_literal(log_a)}*{self._operand(e, _MUL)})"
+        return f"libdevice.pow({self._print(base)}, {self._print(e)})"
+
+    # -- functions -------------------------------------------------------------------------------------
+
+    def _print_function(self, expr):
+        name = type(expr).__name__
+        args = ", ".join(self._print(a) for a in expr.args)
+        if name in NATIVE_FUNCTIONS:
+            return f"{NATIVE_FUNCTIONS[name]}({args})"
+        if name in LIBDEVICE_FUNCTIONS:
+            return f"{LIBDEVICE_FUNCTIONS[name]}({args})"
+        if name == "sign":
+            a = self._operand(expr.args[0], _ATOM)
+            return f"tl.where({a} > 0.0, 1.0, tl.where({a} < 0.0, -1.0, 0.0)).to({a}.dtype)"
+        if name == "Heaviside":
+            # H(0) = 0 whatever SymPy's second argument says (the torch printer does the same).
+            a = self._operand(expr.args[0], _ATOM)
+            return f"tl.where({a} > 0.0, 1.0, 0.0).to({a}.dtype)"
+        raise BuildError(f"function '{name}' has no Triton printer (in {expr})")
+
+    def _print_MinMax(self, expr, fn: str):
+        numbers = [a for a in expr.args if a.is_number]
+        tensors = [a for a in expr.args if not a.is_number]
+        out = self._print(tensors[0])
+        for a in tensors[1:] + numbers:  # numbers last (at most one after SymPy's own folding)
+            out = f"{fn}({out}, {self._print(a)}, {_NAN_ALL})"
+        return out
+
+    def _print_Max(self, expr):
+        return self._print_MinMax(expr, "tl.maximum")
+
+    def _print_Min(self, expr):
+        return self._print_MinMax(expr, "tl.minimum")
+
+    def _print_Piecewise(self, expr):
+        *pieces, (last, last_cond) = expr.args
+        if last_cond != sp.true:
+            raise BuildError(f"Piecewise without a default (True) branch: {expr}")
+        out = self._print(last)
+        if last.is_number:
+            # tl.where of two Python floats is fp32: anchor the default to a tensor's dtype (as torch.full_like)
+            like = self._print(min(expr.free_symbols, key=sp.default_sort_key))
+            out = f"tl.full({like}.shape, {out}, {like}.dtype)"
+        for value, cond in reversed(pieces):
+            out = f"tl.where({self._print(cond)}, {self._print(value)}, {out})"
+        return out
+
+    # -- relations and logic ---------------------------------------------------------------------------
+
+    def _print_Not(self, expr):
+        (arg,) = expr.args
+        if isinstance(arg, BooleanAtom):  # ~True is -2 in Python
+            return "False" if arg == sp.true else "True"
+        return f"(~{self._print(arg)})"
+
+    def _print_BooleanTrue(self, expr):
+        return "True"
+
+    def _print_BooleanFalse(self, expr):
+        return "False"
+
+    def _print_Symbol(self, expr):
+        if expr.name in RESERVED_NAMES:
+            raise BuildError(f"symbol '{expr.name}' would shadow a name the Triton code uses "
+                             f"({', '.join(sorted(RESERVED_NAMES))}); rename it")
+        return expr.name
+
+    def emptyPrinter(self, expr):
+        raise BuildError(f"no Triton printer for {type(expr).__name__}: {expr}")
+
+
+def triton_code(expr: sp.Basic) -> str:
+    return TritonPrinter().doprint(expr)
+
+
+def fp32_literal_hazards(expr: sp.Basic) -> list[float]:
+    """The literals of the printed expression that fp32 cannot hold: beyond ±FP32_MAX (they become inf)
+    or nonzero below FP32_MIN_NORMAL (denormal, or 0 where the GPU flushes denormals)."""
+    out = []
+    for lit in _literals(expr):
+        a = abs(lit)
+        if not math.isfinite(a) or a > FP32_MAX or 0.0 < a < FP32_MIN_NORMAL:
+            out.append(lit)
+    return out
+
+
+def _literals(expr: sp.Basic):
+    """The float values the printer folds (each maximal numeric sub-expression, each Mul coefficient)."""
+    if isinstance(expr, sp.Expr) and expr.is_number:
+        yield _number(expr)
+        return
+    if isinstance(expr, sp.Mul):
+        numbers = [a for a in _mul_factors(expr) if a.is_number]
+        if numbers:
+            yield _number(sp.Mul(*numbers))
+        for a in _mul_factors(expr):
+            if not a.is_number:
+                yield from _literals(a)
+        return
+    if isinstance(expr, ExprCondPair):
+        yield from _literals(expr.expr)
+        yield from _literals(expr.cond)
+        return
+    for a in expr.args:
+        yield from _literals(a)

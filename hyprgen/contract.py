@@ -1,0 +1,85 @@
+"""What the compiler, the generated modules and the runtime share, written once.
+
+The compiler writes modules to this contract, the runtime reads them by it, and neither imports the
+other for it (layers: cli → train → runtime → ops → contract; compiler → contract; generated modules
+→ ops.libdevice, contract). A change to the generated module's API bumps IR_VERSION, which every
+generated module records in META and the runtime checks on load.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+IR_VERSION = 2  # 2: P-stage `p_stage` (was chunk_sweep), kernels `<neuron>_<stage>_kernel`
+
+# The carried component that holds the neuron's own previous spike z^{t-1} (docs/hypr.md §1).
+PREV_SPIKE = "z"
+
+# Targets of the cross-entropy loss with this value are not counted (torch's default ignore_index).
+IGNORE_INDEX = -100
+
+# The local Jacobian blocks of one step (docs/hypr.md §2), in the order the generated
+# `step_with_jacobians` returns them: A ∂r^t/∂r^{t-1} [d, d], c ∂r^t/∂I^t [d], D ∂r^t/∂θ [d, p],
+# a ∂o^t/∂r^{t-1} [d], gamma ∂o^t/∂I^t (scalar), delta ∂o^t/∂θ [p].
+JACOBIAN_BLOCKS = ("A", "c", "D", "a", "gamma", "delta")
+MATRIX_BLOCKS = ("A", "D")           # nested tuples (row per carried component)
+VECTOR_BLOCKS = ("c", "a", "delta")  # tuples; gamma is a single entry
+
+# The symbol of the surrogate derivative ψ = σ'(h) in the derived expressions.
+SURROGATE_SYMBOL = "psi"
+
+# What a generated torch module (generated/<name>.py) defines; the runtime refuses a module without.
+#   init_state(batch, n, dtype, device) -> d tensors [B, n]
+#   step(state, I, params) -> (next state, o)                      no graph: HYPR, EProp
+#   step_autograd(state, I, params) -> (next state, o)             surrogate injected: BPTT
+#   step_with_jacobians(state, I, params) -> (next state, o, {block: entries})
+#   p_stage(r_prev, I, signal, params) -> (q0, g, signal·γ, E, Φ, θ-gradient, Θ_in)   (ops/p_stage.py)
+TORCH_MODULE_API = ("META", "init_state", "step", "step_autograd", "step_with_jacobians", "p_stage")
+
+# The Triton kernels of a neuron sit in generated/<name><TRITON_SUFFIX>.py, one kernel per stage,
+# named by `kernel_name` so that a profiler trace tells one neuron's kernels from another's.
+TRITON_SUFFIX = "_triton"
+KERNEL_STAGES = ("s_stage", "p_stage")
+TRITON_MODULE_API = ("NAME", "SPEC_HASH", "D", "P", "NOT_SPECIALIZED")
+
+
+def spec_hash(source: str) -> str:
+    """What META["spec_hash"] records: the sha256 of the spec file's text (a stale module differs)."""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def kernel_name(neuron: str, stage: str) -> str:
+    """The generated kernel of one stage: brf, "s_stage" → brf_s_stage_kernel."""
+    if stage not in KERNEL_STAGES:
+        raise ValueError(f"unknown stage {stage!r}; generated kernels: {', '.join(KERNEL_STAGES)}")
+    return f"{neuron}_{stage}_kernel"
+
+
+# Names a spec symbol may not take because the generated torch and Triton modules define or use them
+# (imports, functions, arguments and locals of the step functions, the surrogate symbol). The
+# compiler adds patterns of its own (t<digits>, reset<digits>, next_*, leading '_': hyprgen.spec).
+TRITON_NAMES = frozenset({"tl", "triton", "libdevice", "float"})
+GENERATED_NAMES = TRITON_NAMES | {
+    "torch", "math", "META", "heaviside", "surrogate", "spike_with_surrogate", "init_state", "step",
+    "step_autograd", "step_with_jacobians", "p_stage", "state", "params", SURROGATE_SYMBOL, "jacobians",
+}
+
+
+@dataclass(frozen=True)
+class Init:
+    """Initial distribution of a raw (trained) neuron parameter, as a spec declares it
+    (hyprgen.spec.uniform / normal / constant) and as META records it (`to_dict`)."""
+
+    dist: str  # "uniform" | "normal" | "constant"
+    args: tuple[float, ...]
+
+    def support(self) -> tuple[float, float]:
+        if self.dist == "uniform":
+            return self.args
+        if self.dist == "constant":
+            return (self.args[0], self.args[0])
+        return (-math.inf, math.inf)
+
+    def to_dict(self) -> dict:
+        return {"dist": self.dist, "args": [float(a) for a in self.args]}

@@ -1,0 +1,48 @@
+"""Which form of a Triton kernel runs (compiled on CUDA, interpreted on the CPU), and launcher outputs.
+
+`triton.jit` decides at decoration time (TRITON_INTERPRET) whether a kernel becomes a JITFunction
+(compiled) or an InterpretedFunction, and so does triton.language for its own @jit helpers (tl.zeros,
+tl.sum, ...) when triton is first imported. hyprgen's kernels (ops/merge.py and every generated
+<name>_triton.py) call builtins only (tl.full, not tl.zeros), so both forms can be made from the same
+Python function whatever the variable said: `for_device` runs the interpreted form for CPU tensors and
+the compiled one for CUDA tensors (unless TRITON_INTERPRET=1, which forces the interpreter everywhere).
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+from triton.runtime.interpreter import InterpretedFunction
+from triton.runtime.jit import JITFunction
+
+
+@functools.cache
+def compiled(kernel, not_specialized: tuple[str, ...] = ()) -> JITFunction:
+    """The compiled (GPU) form of a @triton.jit kernel; not_specialized: its do_not_specialize list
+    (an InterpretedFunction does not keep it)."""
+    if isinstance(kernel, JITFunction):
+        return kernel
+    return JITFunction(kernel.fn, do_not_specialize=list(not_specialized))
+
+
+@functools.cache
+def interpreted(kernel) -> InterpretedFunction:
+    """The interpreted (CPU, NumPy) form of a @triton.jit kernel."""
+    return kernel if isinstance(kernel, InterpretedFunction) else InterpretedFunction(kernel.fn)
+
+
+def interpreting(device: torch.device) -> bool:
+    """Whether kernels on this device run in Triton's interpreter."""
+    return device.type != "cuda" or bool(triton.knobs.runtime.interpret)
+
+
+def for_device(kernel, device: torch.device, not_specialized: tuple[str, ...] = ()):
+    """Compiled on CUDA (unless TRITON_INTERPRET=1), interpreted elsewhere."""
+    return interpreted(kernel) if interpreting(device) else compiled(kernel, tuple(not_specialized))
+
+
+def output(*shape: int, like: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The allocation of every launcher's outputs (the tests' NaN-poisoning fixture replaces it, so an
+    element a kernel leaves unwritten fails a comparison)."""
+    return torch.empty(*shape, dtype=dtype, device=like.device)

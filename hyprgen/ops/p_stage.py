@@ -1,0 +1,97 @@
+"""P-stage: one reverse sweep over a chunk of one layer (docs/hypr.md §4), in three forms that agree.
+
+    p_stage_ref(J, signal)                                   plain PyTorch on dense Jacobians: the reference
+    p_stage_torch(neuron, r_prev, current, signal, theta)    the neuron's generated `p_stage` (unrolled
+                                                             algebra on [B, n] tensors, structural zeros skipped)
+    p_stage_triton(kernels, r_prev, current, signal, theta)  the neuron's generated P-stage kernel
+                                                             `<neuron>_p_stage_kernel`, launched here
+
+Each returns (ChunkSweep, λ^τ γ^τ [λ, B, n]); the second term is the same-step learning signal the
+layer below receives through W_in. Shapes: λ steps, B samples, n neurons, d carried state components,
+p neuron parameters. The two generated forms recompute the local Jacobians from the kept state
+r^{τ-1} and current I^τ and never store them.
+
+Kernel launch. One lane per (sample, neuron); per-sample neuron-parameter gradients are written (no
+atomics) and summed over the batch here. λ and B are runtime values (do_not_specialize): a new chunk
+length, last-chunk length or batch never recompiles; n gets Triton's usual divisible-by-16 variant.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+import torch
+import triton
+
+from ..contract import kernel_name
+from . import dispatch
+from .jacobians import LocalJacobians
+
+BLOCK = 128  # P-stage lanes per program
+
+
+@dataclass
+class ChunkSweep:
+    """What one reverse sweep over a chunk produces (HYPR.md §4)."""
+
+    q0: torch.Tensor           # [B, n, d]     q^0
+    g: torch.Tensor            # [λ, B, n]     g^τ = q^τ c^τ + λ^τ γ^τ
+    E: torch.Tensor            # [λ, B, n, d]  E^τ = Φ^{λ:τ+1} c^τ
+    Phi: torch.Tensor          # [B, n, d, d]  Φ^{λ:1}
+    theta_grad: torch.Tensor   # [n, p]        Σ_b Σ_τ (q^τ D^τ + λ^τ δ^τ)
+    Theta_in: torch.Tensor     # [B, n, d, p]  Σ_τ Φ^{λ:τ+1} D^τ
+
+
+def p_stage_ref(J: LocalJacobians, signal: torch.Tensor) -> tuple[ChunkSweep, torch.Tensor]:
+    """Reverse sweep over τ = λ..1. J fields have leading dims [λ, B, n]; signal λ^τ: [λ, B, n].
+
+    Only the two recursions run step by step (q^{τ-1} = q^τ A^τ + λ^τ a^τ and Φ^{λ:τ} = Φ^{λ:τ+1} A^τ);
+    every other term is a batched product over all τ afterwards.
+    """
+    lam, B, n, d = J.c.shape
+    q_after = J.c.new_empty(lam, B, n, d)          # q^τ for τ = 1..λ (the q after step τ)
+    Phi_after = J.c.new_empty(lam, B, n, d, d)     # Φ^{λ:τ+1}
+    q = J.c.new_zeros(B, n, d)                                                    # q^λ = 0
+    Phi = torch.eye(d, dtype=J.c.dtype, device=J.c.device).expand(B, n, d, d)    # Φ^{λ:λ+1} = 1
+    for k in range(lam - 1, -1, -1):  # τ = k + 1
+        q_after[k], Phi_after[k] = q, Phi
+        q = (q.unsqueeze(-2) @ J.A[k]).squeeze(-2) + signal[k].unsqueeze(-1) * J.a[k]   # q^{τ-1}
+        Phi = Phi @ J.A[k]                                                               # Φ^{λ:τ}
+    g = (q_after * J.c).sum(-1) + signal * J.gamma
+    theta_grad = torch.einsum("tbnd,tbndp->np", q_after, J.D) + torch.einsum("tbn,tbnp->np", signal, J.delta)
+    E = (Phi_after @ J.c.unsqueeze(-1)).squeeze(-1)
+    Theta_in = (Phi_after @ J.D).sum(0)
+    return ChunkSweep(q, g, E, Phi, theta_grad, Theta_in), signal * J.gamma
+
+
+def p_stage_torch(neuron: ModuleType, r_prev: tuple[torch.Tensor, ...], current: torch.Tensor,
+                  signal: torch.Tensor, theta: tuple[torch.Tensor, ...]) -> tuple[ChunkSweep, torch.Tensor]:
+    """The generated torch P-stage. r_prev: d tensors [λ, B, n] (r^{τ-1}); current I^τ and signal λ^τ
+    [λ, B, n]; theta: p raw parameters [n]."""
+    q0, g, signal_gamma, E, Phi, theta_grad, Theta_in = neuron.p_stage(r_prev, current, signal, theta)
+    return ChunkSweep(q0, g, E, Phi, theta_grad, Theta_in), signal_gamma
+
+
+def p_stage_config() -> dict:
+    """Constexprs and launch options of the P-stage kernel."""
+    return dict(BLOCK=BLOCK, num_warps=4, num_stages=1,
+                enable_fp_fusion=True)  # FMA contraction: Triton 3.9's default, pinned (3.10 flips it)
+
+
+def p_stage_triton(kernels: ModuleType, r_prev: torch.Tensor, current: torch.Tensor, signal: torch.Tensor,
+                   theta: torch.Tensor) -> tuple[ChunkSweep, torch.Tensor]:
+    """The generated P-stage kernel. r_prev [λ, d, B, n], current and signal [λ, B, n], theta [p, n]
+    (float32)."""
+    lam, B, n = current.shape
+    d, p = kernels.D, kernels.P
+    q0, g, sg, E = dispatch.output(B, n, d, like=current), dispatch.output(lam, B, n, like=current), \
+        dispatch.output(lam, B, n, like=current), dispatch.output(lam, B, n, d, like=current)
+    Phi, theta_grad, Theta_in = dispatch.output(B, n, d, d, like=current), dispatch.output(B, n, p, like=current), \
+        dispatch.output(B, n, d, p, like=current)
+    config = p_stage_config()
+    kernel = dispatch.for_device(getattr(kernels, kernel_name(kernels.NAME, "p_stage")), current.device,
+                        tuple(kernels.NOT_SPECIALIZED))
+    kernel[(triton.cdiv(B * n, config["BLOCK"]),)](
+        r_prev.contiguous(), current.contiguous(), signal.contiguous(), theta.contiguous(), q0, g, sg, E, Phi,
+        theta_grad, Theta_in, B, n, lam, **config)
+    return ChunkSweep(q0=q0, g=g, E=E, Phi=Phi, theta_grad=theta_grad.sum(0), Theta_in=Theta_in), sg

@@ -1,0 +1,346 @@
+"""`hyprgen train`: train an RSNN on a built-in task with HYPR, BPTT or per-step e-prop.
+
+Default: a BRF network trained with HYPR (λ = 64) on the delayed cue task (delay 100 steps); about a
+minute on a laptop CPU. A run: options resolved (train_options.py) → task, network, learner,
+optimizer, LR schedule → epochs of optimizer steps, each epoch ending with a test evaluation → a
+summary table (train_report.py), plots (plots.py).
+
+With --out DIR the run directory holds config.toml, metrics.jsonl (metrics.py), checkpoint.pt
+(checkpoint.py: after every epoch, every --checkpoint-every steps, and on SIGINT/SIGTERM) and the
+plots. --resume continues from the checkpoint and ends bit-identical to an uninterrupted run: every
+state that the remaining steps read is restored, and the data generator is set to its state at the
+current epoch's start and replays the batches already done (docs/training.md).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..data import iterate, make_task
+from ..errors import HyprgenError
+from ..runtime import BPTT, HYPR, RSNN, EProp
+from ..runtime import losses
+from . import checkpoint, plots
+from .checkpoint import CheckpointError
+from .metrics import MetricsLog, carried_bytes, peak_memory_mb, rss_mb
+from .options import OPTIONS, STDOUT, controls, parse_param_init, resolve, to_toml
+from .report import epoch_line, header, summary_table
+
+TASK_KWARGS = {"data_dir": "directory", "digits_mode": "mode"}  # option name → make_task keyword
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}           # 128 + signal number, as shells report
+
+
+@dataclass
+class Progress:
+    """Where the run stands (saved in checkpoints; see checkpoint.py)."""
+
+    epoch: int = 0                          # epochs done
+    batch: int = 0                          # batches done in the current epoch
+    step: int = 0                           # optimizer steps (batches) done in total
+    epoch_data: torch.Tensor | None = None  # the data generator's state at the start of the current epoch
+    elapsed: float = 0.0                    # training seconds
+    batches: list = field(default_factory=list)  # [loss, accuracy, batch size] of this epoch's batches
+
+
+class StopSignals:
+    """SIGINT and SIGTERM set `received`; the loop saves and exits at the next step boundary, so a
+    checkpoint never holds half a step. A second signal of the same kind acts as usual (Ctrl-C twice:
+    KeyboardInterrupt). Handlers are only installable in the main thread; elsewhere this is inert."""
+
+    def __init__(self):
+        self.received: signal.Signals | None = None
+        self._previous = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in EXIT_CODES}
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signal.Signals(signum)
+        signal.signal(signum, self._previous[signum])
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def main(args) -> int:
+    ctl = controls(args)
+    run_dir = Path(ctl["out"]) if ctl["out"] else None
+    path = run_dir / checkpoint.FILENAME if run_dir else None
+    if (ctl["resume"] or ctl["stop_after"]) and run_dir is None:
+        raise HyprgenError(f"{'--resume' if ctl['resume'] else '--stop-after'} needs --out DIR, the run directory "
+                           "that holds the checkpoint")
+    saved = None
+    if ctl["resume"]:
+        saved = checkpoint.load(path)
+        config = resolve(args, base=saved["config"])
+        checkpoint.check_config(path, saved["config"], config)
+    else:
+        config = resolve(args)
+        if path is not None and path.exists():
+            raise HyprgenError(f"{run_dir} already holds a run ({path.name}): add --resume to continue it, or "
+                               "choose another --out")
+    trainer = Trainer(config, ctl, run_dir, report=sys.stderr if ctl["json"] == STDOUT else sys.stdout)
+    trainer.begin(saved)
+    return trainer.run()
+
+
+def task_options(config: dict) -> dict:
+    """make_task's keyword options from the config's task options."""
+    return {TASK_KWARGS.get(o.name, o.name): config[o.name] for o in OPTIONS if o.tasks and o.name in config}
+
+
+def epoch_length(task, batch_size: int) -> int:
+    """Batches in one epoch of task.train_batches(batch_size, ...) (for progress bars and messages)."""
+    if hasattr(task, "epoch_batches"):  # the cue stream
+        return task.epoch_batches
+    return math.ceil(len(task.train) / batch_size)
+
+
+class Trainer:
+    def __init__(self, config: dict, ctl: dict, run_dir: Path | None, report):
+        self.config, self.ctl, self.run_dir, self.report = config, ctl, run_dir, report
+        c = config
+        self.device = _device(c["device"])
+        if c["threads"] < 0:
+            raise HyprgenError(f"--threads must be 0 (torch's default) or positive, got {c['threads']}")
+        if c["threads"]:
+            torch.set_num_threads(c["threads"])
+        self.task = make_task(c["task"], **task_options(c))
+        torch.manual_seed(c["seed"])
+        self.net = RSNN(self.task.n_in, c["hidden"], self.task.n_out, neuron=c["neuron"], readout=c["readout"],
+                        seed=c["seed"], weight_scale=c["weight_scale"],
+                        param_init=parse_param_init(c["param_init"])).to(self.device)
+        try:
+            self.learner = (HYPR(self.net, chunk=c["chunk"], loss=self.task.loss, backend=c["backend"],
+                                 drop_spike_paths=c["drop_spike_paths"]) if c["method"] == "hypr"
+                            else BPTT(self.net, loss=self.task.loss) if c["method"] == "bptt"
+                            else EProp(self.net, loss=self.task.loss))
+        except ValueError as e:  # e.g. a neuron the Triton backend cannot run
+            raise HyprgenError(f"--method {c['method']} --backend {c['backend']}: {e}") from None
+        optimizer = torch.optim.Adam if c["optimizer"] == "adam" else torch.optim.SGD
+        self.optimizer = optimizer(self.net.parameters(), lr=c["lr"])
+        # BRF's schedule: lr · (1 − epoch/epochs), stepped after each epoch
+        self.scheduler = (torch.optim.lr_scheduler.LinearLR(self.optimizer, 1.0, 0.0, total_iters=c["epochs"])
+                          if c["lr_schedule"] == "linear" else None)
+        self.data = torch.Generator().manual_seed(c["seed"] + 1)
+        self.batches_per_epoch = epoch_length(self.task, c["batch_size"])
+        self.progress = Progress(epoch_data=self.data.get_state())
+        self.log: MetricsLog | None = None
+        self._carried: dict[int, int] = {}  # sequence-mode HYPR: batch size → carried bytes
+        self._start = 0.0
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / checkpoint.FILENAME if self.run_dir else None
+
+    # -- start or resume -------------------------------------------------------------------------
+
+    def begin(self, saved: dict | None) -> None:
+        """A fresh run (saved None) or the state of a checkpoint; then config.toml and metrics.jsonl."""
+        print(header(self.config, self.task, self.batches_per_epoch), file=self.report)
+        if saved is not None:
+            self._restore(saved)
+        metrics = None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.toml").write_text(to_toml(self.config, "hyprgen train: the resolved options of "
+                                                              "this run (use it with --config)"))
+            metrics = self.run_dir / "metrics.jsonl"
+        self.log = MetricsLog(metrics, saved and saved["metrics"])
+
+    def _restore(self, saved: dict) -> None:
+        path = self.checkpoint_path
+        try:
+            self.net.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(saved["scheduler"])
+            self.progress = Progress(**saved["progress"])
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{path}: the saved model or optimizer does not fit this run: "
+                                  f"{str(e).strip().splitlines()[0]}") from None
+        checkpoint.restore_rng(path, saved["rng"])
+        if self.config["stream"]:
+            self.learner.load_stream_state(checkpoint.to_device(saved["stream"], self.device))
+        p = self.progress
+        print(f"resuming {path} after {p.step} steps (epoch {p.epoch + 1}: {p.batch} of {self.batches_per_epoch} "
+              "batches done)" if p.epoch < self.config["epochs"] else f"{path}: the run is complete", file=self.report)
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        c, p = self.config, self.progress
+        self._start = time.perf_counter() - p.elapsed
+        steps_here = 0
+        quiet = self.ctl["quiet"] or not sys.stderr.isatty()
+        with StopSignals() as stop:
+            while p.epoch < c["epochs"]:
+                self.data.set_state(p.epoch_data)  # resumed mid-epoch: replay the batches done
+                batches = itertools.islice(self.task.train_batches(c["batch_size"], self.data), p.batch, None)
+                with tqdm(total=self.batches_per_epoch, initial=p.batch, desc=f"epoch {p.epoch + 1}/{c['epochs']}",
+                          leave=False, file=sys.stderr, disable=quiet) as bar:
+                    for x, y in batches:
+                        self._step(x, y)
+                        steps_here += 1
+                        bar.update()
+                        bar.set_postfix(loss=f"{p.batches[-1][0]:.3f}")
+                        if stop.received or steps_here == self.ctl["stop_after"]:
+                            break
+                if stop.received or steps_here == self.ctl["stop_after"]:
+                    return self._stop(stop.received)
+                self._end_epoch()
+                if stop.received:
+                    return self._stop(stop.received)
+        return self._finish()
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One optimizer step on batch x [b, T, n_in], y [b, T] (streaming: an update per chunk)."""
+        p = self.progress
+        x, y = x.to(self.device), y.to(self.device)
+        lr = self.optimizer.param_groups[0]["lr"]
+        learn = self.learner.stream if self.config["stream"] else self.learner.step
+        result = learn(x, y, self.optimizer)
+        loss, accuracy = result.loss.item(), self.task.accuracy(result.outputs, y)
+        p.batch, p.step = p.batch + 1, p.step + 1
+        p.batches.append([loss, accuracy, x.shape[0]])
+        event = {"event": "step", "epoch": p.epoch + 1, "batch": p.batch, "step": p.step, "loss": loss,
+                 "accuracy": accuracy, "lr": lr, **self._resources()}
+        if isinstance(self.learner, HYPR):
+            event["learner_bytes"] = self._learner_bytes(x.shape[0])
+        self.log.add(event)
+        every = self.config["checkpoint_every"]
+        if every and p.step % every == 0:
+            self._save()
+
+    def _end_epoch(self) -> None:
+        """Test (and validation) evaluation, the epoch's event, the LR schedule step, a checkpoint."""
+        c, p = self.config, self.progress
+        sizes = sum(b[2] for b in p.batches)
+        event = {"event": "epoch", "epoch": p.epoch + 1, "step": p.step,
+                 "train_loss": sum(b[0] * b[2] for b in p.batches) / sizes,
+                 "train_accuracy": sum(b[1] * b[2] for b in p.batches) / sizes}
+        event["test_loss"], event["test_accuracy"] = self.evaluate(self.task.test_batches(c["batch_size"]))
+        val = getattr(self.task, "val", None)
+        if val is not None:
+            event["val_loss"], event["val_accuracy"] = self.evaluate(iterate(val, c["batch_size"], None, shuffle=False))
+        event.update(lr=self.optimizer.param_groups[0]["lr"], **self._resources())
+        if isinstance(self.learner, HYPR):
+            event["learner_bytes"] = self.log.events[-1]["learner_bytes"]
+        self.log.add(event)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        # the epoch's batches are all drawn: the generator stands at the next epoch's start
+        p.epoch, p.batch, p.batches, p.epoch_data = p.epoch + 1, 0, [], self.data.get_state()
+        if not self.ctl["quiet"]:
+            print(epoch_line(event, self.config, self.task), file=self.report, flush=True)
+        self._save()
+
+    @torch.no_grad()
+    def evaluate(self, batches) -> tuple[float, float]:
+        """(mean loss, accuracy) over all batches, each sequence from the zero state."""
+        outputs, targets = [], []
+        for x, y in batches:
+            outputs.append(self.net(x.to(self.device))[0])
+            targets.append(y.to(self.device))
+        out, y = torch.cat(outputs), torch.cat(targets)
+        kind = self.task.loss
+        loss = losses.loss_sum(kind, out, y, None) / losses.default_normalizer(kind, y, None, self.net.n_out)
+        return loss.item(), self.task.accuracy(out, y)
+
+    # -- measurements and saving ----------------------------------------------------------------
+
+    def _resources(self) -> dict:
+        self.progress.elapsed = time.perf_counter() - self._start
+        return {"elapsed": self.progress.elapsed, "peak_memory_mb": peak_memory_mb(self.device), "rss_mb": rss_mb()}
+
+    def _learner_bytes(self, batch: int) -> int:
+        if self.config["stream"]:
+            return carried_bytes(self.learner, batch)
+        if batch not in self._carried:
+            self._carried[batch] = carried_bytes(self.learner, batch)
+        return self._carried[batch]
+
+    def _save(self) -> None:
+        if self.run_dir is None:
+            return
+        p = self.progress
+        p.elapsed = time.perf_counter() - self._start
+        checkpoint.save(self.checkpoint_path, {
+            "config": self.config, "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "rng": checkpoint.rng_states(), "progress": asdict(p),
+            "stream": self.learner.stream_state() if self.config["stream"] else {},
+            "metrics": self.log.events})
+
+    # -- the end -----------------------------------------------------------------------------------
+
+    def _stop(self, sig: signal.Signals | None) -> int:
+        """Save and exit early: on a signal (exit code 128 + signal) or after --stop-after steps (0)."""
+        self._save()
+        p = self.progress
+        why = f"stopped by {sig.name}" if sig else f"stopped after {self.ctl['stop_after']} steps (--stop-after)"
+        where = (f"after epoch {p.epoch}" if p.batch == 0 else
+                 f"in epoch {p.epoch + 1} after batch {p.batch} of {self.batches_per_epoch}")
+        saved = (f"checkpoint {self.checkpoint_path}; continue with: hyprgen train --out {self.run_dir} --resume"
+                 if self.run_dir else "nothing saved (no --out)")
+        print(f"hyprgen: {why} {where} (step {p.step}); {saved}", file=sys.stderr if sig else self.report, flush=True)
+        return EXIT_CODES[sig] if sig else 0
+
+    def _finish(self) -> int:
+        summary = self.summary()
+        print(summary_table(summary), file=self.report)
+        if self.run_dir is not None:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            if self.ctl["plots"]:
+                self._plots()
+        if self.ctl["json"] == STDOUT:
+            print(json.dumps(summary, indent=1))
+        elif self.ctl["json"]:
+            Path(self.ctl["json"]).write_text(json.dumps(summary, indent=1) + "\n")
+        return 0
+
+    def summary(self) -> dict:
+        c, p = self.config, self.progress
+        last = self.log.of("epoch")[-1]
+        results = {k: v for k, v in last.items() if k.endswith(("_loss", "_accuracy"))}
+        return {"task": c["task"], "method": c["method"], "neuron": c["neuron"], "hidden": c["hidden"],
+                "chunk": c["chunk"], "stream": c["stream"], "seq_len": self.task.seq_len, "epochs": p.epoch,
+                "steps": p.step, **results, "seconds": p.elapsed, "peak_memory_mb": peak_memory_mb(self.device),
+                "memory_kind": "GPU allocated" if self.device.type == "cuda" else "process RSS",
+                "learner_bytes": last.get("learner_bytes"), "out": None if self.run_dir is None else str(self.run_dir)}
+
+    def _plots(self) -> None:
+        if not plots.available():
+            print("matplotlib is not installed: no plots (pip install matplotlib)", file=self.report)
+            return
+        x, y = next(iter(self.task.test_batches(self.config["batch_size"])))
+        with torch.no_grad():
+            out, _, layers = self.net(x[:1].to(self.device), record=True)
+        made = [plots.curves(self.log.events, self.run_dir / "curves.png"),
+                plots.raster(x[0], layers[0][0].cpu(), out[0].cpu(), y[0], self.run_dir / "raster.png")]
+        if isinstance(self.learner, HYPR):
+            made.append(plots.memory(self.log.events, self.run_dir / "memory.png"))
+        print(f"plots: {', '.join(str(m) for m in made)}", file=self.report)
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise HyprgenError(f"--device {name}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HyprgenError(f"--device {name}: CUDA is not available on this machine")
+    return device

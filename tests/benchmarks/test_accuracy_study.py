@@ -1,0 +1,73 @@
+"""The accuracy study's cue runs (benchmarks/accuracy_study.py): options, result files, report."""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_cue_network_redraws_the_named_parameter_and_refuses_unknown_ones():
+    from benchmarks.accuracy_study import cue_network, cue_task
+
+    lo, hi = math.log(0.005), math.log(0.05)
+    a = argparse.Namespace(hidden=300, neuron="brf_exp", weight_scale=200.0, param=[["b_offset", str(lo), str(hi)]])
+    net = cue_network(a, cue_task(5), seed=0)
+    b = net.layers[0].theta["b_offset"]
+    assert lo <= b.min() and b.max() <= hi and b.max() - b.min() > 0.9 * (hi - lo)
+    plain = cue_network(argparse.Namespace(hidden=300, neuron="brf_exp", weight_scale=1.0, param=None), cue_task(5), 0)
+    # weight_scale scales the initial weights: same draws, 200× the bound
+    assert abs(net.layers[0].W_in.abs().max() / plain.layers[0].W_in.abs().max() - 200) < 1e-3
+    with pytest.raises(SystemExit, match="neuron 'brf_exp' has no parameter 'tau_a'"):
+        cue_network(argparse.Namespace(hidden=4, neuron="brf_exp", weight_scale=1.0, param=[["tau_a", "1", "2"]]),
+                    cue_task(5), 0)
+
+
+def test_cue_run_writes_its_result_and_the_report_plots_it(tmp_path):
+    env = dict(os.environ, ACCURACY_STUDY_OUT=str(tmp_path / "out"), ACCURACY_STUDY_DOCS=str(tmp_path / "docs"))
+    (tmp_path / "docs").mkdir()
+    cmd = [sys.executable, "-m", "benchmarks.accuracy_study", "cue", "--neuron", "brf_exp", "--weight-scale", "200",
+           "--param", "b_offset", "-5.3", "-3.0", "--delays", "5", "--train-steps", "3", "--hidden", "4",
+           "--batch", "2", "--chunk", "4", "--test-samples", "4", "--lr", "0.005", "--lr-schedule", "linear",
+           "--seeds", "0", "1", "--methods", "hypr", "bptt", "--skip-memory"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = [json.loads(p.read_text()) for p in sorted((tmp_path / "out").glob("cue_*.json"))]
+    assert sorted((r["method"], r["seed"]) for r in results) == [("bptt", 0), ("bptt", 1), ("hypr", 0), ("hypr", 1)]
+    for r in results:
+        assert r["steps"] == 3 and len(r["curve"]) == 3 and r["test_samples"] == 4 and r["T"] == 25
+        assert r["param_init"] == [["b_offset", "-5.3", "-3.0"]] and r["lr_schedule"] == "linear"
+        assert "_w200_b_offset-5.3,-3_" in r["name"]
+    # same seed ⇒ same network and batches: both methods start from the same loss
+    first = {(r["method"], r["seed"]): r["curve"][0]["loss"] for r in results}
+    assert first["hypr", 0] == pytest.approx(first["bptt", 0], rel=1e-5)
+    assert first["hypr", 0] != pytest.approx(first["hypr", 1], rel=1e-5)
+    report = subprocess.run([sys.executable, "-m", "benchmarks.accuracy_study", "report"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "### Cue: training runs" in report.stdout and (tmp_path / "docs" / "results_cue.png").stat().st_size > 0
+
+
+def test_gradient_alignment_is_exact_where_hypr_equals_bptt_and_leaves_the_network_unchanged():
+    import torch
+    import hyprgen
+    from benchmarks.accuracy_study import gradient_alignment
+
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(3, 12, 4, generator=gen), torch.randint(0, 3, (3, 12), generator=gen)) for _ in range(2)]
+    # linear readout, recurrent paths detached: HYPR computes BPTT's gradient exactly (HYPR.md §8)
+    net = hyprgen.RSNN(4, 5, 3, neuron="alif", readout="linear", seed=0, weight_scale=3.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    r = gradient_alignment(net, batches, chunk=5, methods=["hypr", "bptt"], reference="bptt_detach")
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(p.grad is None for p in net.parameters())
+    for name, c in r["hypr"].items():
+        assert c["cos"] == pytest.approx(1.0, abs=1e-5) and c["norm_ratio"] == pytest.approx(1.0, rel=1e-4), name
+    # the recurrent paths are a real difference: BPTT's hidden-layer gradient is not the detached one
+    assert r["bptt"]["hidden.W_rec"]["cos"] < 0.999
+    assert r["bptt"]["readout.W_out"]["cos"] == pytest.approx(1.0, abs=1e-6)

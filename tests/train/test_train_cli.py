@@ -1,0 +1,171 @@
+"""`hyprgen train`: every method end to end, option resolution (defaults < --config < command line),
+the run directory's files, and the reported numbers against naive recomputations."""
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from hyprgen.cli import main
+from hyprgen.data import make_task
+from hyprgen.runtime import RSNN
+from hyprgen.train.options import OPTIONS, add_arguments, flag, resolve
+
+TINY = ["--epochs", "1", "--epoch-batches", "2", "--delay", "10", "--hidden", "8", "--batch-size", "4",
+        "--test-samples", "8", "--chunk", "7", "--quiet", "--no-plots"]
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    return ap.parse_args(argv)
+
+
+@pytest.mark.parametrize("method", ["hypr", "bptt", "eprop"])
+def test_train_command_runs_and_reports(method, tmp_path, capsys):
+    out = tmp_path / "metrics.json"
+    code = main(["train", "--method", method, "--epochs", "1", "--epoch-batches", "2", "--seq-len", "30",
+                 "--hidden", "8", "--batch-size", "4", "--test-samples", "8", "--chunk", "7", "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "epoch 1/1:" in text and "summary:" in text and "peak memory" in text
+    metrics = json.loads(out.read_text())
+    assert metrics["method"] == method and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["seq_len"] == 30 and metrics["steps"] == 2
+
+
+def test_json_without_a_file_goes_to_stdout_and_the_report_to_stderr(capsys):
+    assert main(["train", *TINY, "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["task"] == "cue" and summary["seq_len"] == 30
+    assert "summary:" in captured.err
+
+
+def test_train_rejects_a_too_short_sequence(capsys):
+    assert main(["train", "--seq-len", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--seq-len 5 is too short" in err and "Traceback" not in err
+
+
+def test_config_file_then_command_line_override_the_defaults(tmp_path):
+    pytest.importorskip("tomllib")
+    file = tmp_path / "run.toml"
+    file.write_text('hidden = 16\nbatch-size = 4\nlr = 0.05\nlr_schedule = "linear"\ndelay = 12\nstream = true\n')
+    config = resolve(parse(["--config", str(file), "--lr", "0.02", "--hidden", "8", "9", "--no-stream"]))
+    defaults = resolve(parse([]))
+    expected = dict(defaults, hidden=[8, 9], batch_size=4, lr=0.02, lr_schedule="linear", delay=12, stream=False)
+    assert config == expected
+    assert defaults["hidden"] == [32] and defaults["lr"] == 0.01 and defaults["delay"] == 100
+    assert "data_dir" not in config and "seq_len" not in config  # other tasks' options; --seq-len became delay
+
+
+def test_resolved_config_is_written_back_and_reused(tmp_path, capsys):
+    tomllib = pytest.importorskip("tomllib")
+    file = tmp_path / "run.toml"
+    file.write_text("epochs = 1\nepoch_batches = 2\ndelay = 10\nhidden = [8]\nbatch_size = 4\ntest_samples = 8\n"
+                    "lr = 0.05\n")
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(file), "--lr", "0.02", "--out", str(run), "--quiet", "--no-plots"]) == 0
+    written = tomllib.loads((run / "config.toml").read_text())
+    assert written == resolve(parse(["--config", str(file), "--lr", "0.02"]))
+    assert written["lr"] == 0.02 and written["hidden"] == [8] and written["delay"] == 10
+    # the written file reproduces the run: same options, same final parameters
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(run / "config.toml"), "--out", str(again), "--quiet", "--no-plots"]) == 0
+    first, second = (torch.load(d / "checkpoint.pt", weights_only=True)["model"] for d in (run, again))
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lrr = 0.1\n", "unknown option 'lrr' (did you mean 'lr'?)"),
+    ('hidden = "many"\n', "option 'hidden' must be an integer or a list of integers"),
+    ("epochs = 1.5\n", "option 'epochs' must be an integer"),
+    ('method = "sgd"\n', "option 'method' must be one of hypr, bptt, eprop"),
+    ("lr = \n", "not valid TOML"),
+])
+def test_config_file_errors_name_the_file_and_the_option(tmp_path, capsys, text, message):
+    pytest.importorskip("tomllib")
+    file = tmp_path / "bad.toml"
+    file.write_text(text)
+    assert main(["train", "--config", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert str(file) in err and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "digits", "--delay", "5"], "--delay (given on the command line) applies to task cue, not digits"),
+    (["--method", "bptt", "--stream"], "--stream true (given on the command line): needs --method hypr"),
+    (["--chunk", "0"], "--chunk 0 (given on the command line): must be at least 1"),
+    (["--resume"], "--resume needs --out DIR"),
+])
+def test_inconsistent_options_are_refused(argv, message, capsys):
+    assert main(["train", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_run_directory_metrics_and_plots(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", "--epochs", "2", "--epoch-batches", "3", "--delay", "10", "--hidden", "8", "--batch-size", "4",
+            "--test-samples", "8", "--chunk", "7", "--lr-schedule", "linear", "--out", str(run), "--quiet"]
+    assert main(argv) == 0
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [e for e in events if e["event"] == "step"]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["step"] for e in steps] == list(range(1, 7)) and [e["epoch"] for e in epochs] == [1, 2]
+    for e in steps:
+        assert {"epoch", "batch", "loss", "accuracy", "lr", "elapsed", "peak_memory_mb", "rss_mb",
+                "learner_bytes"} <= set(e)
+    # naive recomputations: the epoch means of the step events, BRF's lr · (1 − epoch/epochs)
+    for e in epochs:
+        mine = [s for s in steps if s["epoch"] == e["epoch"]]
+        assert e["train_loss"] == pytest.approx(sum(s["loss"] for s in mine) / len(mine), rel=1e-12)
+        assert e["train_accuracy"] == pytest.approx(sum(s["accuracy"] for s in mine) / len(mine), rel=1e-12)
+        assert all(s["lr"] == pytest.approx(0.01 * (1 - (e["epoch"] - 1) / 2)) for s in mine)
+    # the final test accuracy against a fresh network with the saved parameters, per sequence by hand
+    summary = json.loads((run / "summary.json").read_text())
+    net = RSNN(12, [8], 2, neuron="brf", seed=0, weight_scale=10.0)
+    net.load_state_dict(torch.load(run / "checkpoint.pt", weights_only=True)["model"])
+    correct = total = 0
+    for x, y in make_task("cue", delay=10, test_samples=8).test_batches(4):
+        out, _ = net(x)
+        for b in range(len(y)):
+            labelled = y[b] >= 0
+            correct += int(out[b][labelled].sum(0).argmax() == y[b][labelled][0])
+            total += 1
+    assert summary["test_accuracy"] == correct / total == epochs[-1]["test_accuracy"]
+    pytest.importorskip("matplotlib")
+    for name in ("curves.png", "raster.png", "memory.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_streaming_mode_keeps_the_carried_memory_flat(tmp_path, capsys):
+    run = tmp_path / "stream"
+    argv = ["train", "--stream", "--epochs", "2", "--epoch-batches", "4", "--delay", "10", "--hidden", "8",
+            "--batch-size", "4", "--test-samples", "8", "--chunk", "8", "--out", str(run), "--no-plots"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "steps streamed" in text and "online acc" in text
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [e for e in events if e["event"] == "step"]
+    # the stream's tensors: per layer ε [B, n, d, m], ε_b [B, n, d], Θ [B, n, d, p], r d × [B, n], o [B, n]
+    B, layers = 4, [(8, 3, 12 + 8, 2), (2, 1, 8, 1)]  # BRF: d = 3 (u, v, q), p = 2; LI readout: d = 1, p = 1
+    expected = 4 * sum(B * n * d * m + B * n * d + B * n * d * p + d * B * n + B * n for n, d, m, p in layers)
+    assert [s["learner_bytes"] for s in steps] == [expected] * 8
+
+
+def test_docs_describe_every_option():
+    text = (Path(__file__).parents[2] / "docs" / "training.md").read_text()
+    assert [flag(o.name) for o in OPTIONS if f"`{flag(o.name)}" not in text] == []
+
+
+def test_without_matplotlib_the_run_says_so_and_writes_no_plots(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("hyprgen.train.plots.available", lambda: False)
+    run = tmp_path / "run"
+    assert main(["train", *[a for a in TINY if a != "--no-plots"], "--out", str(run)]) == 0
+    assert capsys.readouterr().out.count("matplotlib is not installed: no plots") == 1
+    assert not list(run.glob("*.png")) and (run / "metrics.jsonl").exists()
