@@ -26,6 +26,20 @@ from .stages import TorchStages, TritonStages
 BACKENDS = ("torch", "triton")
 
 
+def option_problem(backend: str = "torch", trace_dtype: torch.dtype | None = None,
+                   drop_spike_paths: bool = False) -> str | None:
+    """Why HYPR cannot take these options (None when it can): the one statement of the backend rules,
+    which HYPR.__init__ raises as a ValueError and `hyprgen train` reports as an option error."""
+    if backend not in BACKENDS:
+        return f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}"
+    if trace_dtype not in (None, torch.float32) and not (backend == "triton" and trace_dtype == torch.bfloat16):
+        return (f"trace_dtype {trace_dtype} is not supported with backend={backend!r} "
+                "(float32; bfloat16 with backend='triton')")
+    if drop_spike_paths and backend != "torch":
+        return "drop_spike_paths is a comparison option of backend='torch'"
+    return None
+
+
 class HYPR(Learner):
     """HYPR learner. chunk: λ (any positive int; the last chunk of a sequence may be shorter).
 
@@ -45,13 +59,9 @@ class HYPR(Learner):
         super().__init__(net, loss)
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
             raise ValueError(f"chunk (λ) must be a positive integer, got {chunk!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
-        if trace_dtype not in (None, torch.float32) and not (backend == "triton" and trace_dtype == torch.bfloat16):
-            raise ValueError(f"trace_dtype {trace_dtype} is not supported with backend={backend!r} "
-                             "(float32; bfloat16 with backend='triton')")
-        if drop_spike_paths and backend != "torch":
-            raise ValueError("drop_spike_paths is a comparison option of backend='torch'")
+        problem = option_problem(backend, trace_dtype, drop_spike_paths)
+        if problem is not None:
+            raise ValueError(problem)
         self.chunk, self.backend, self.trace_dtype = chunk, backend, trace_dtype
         self.drop_spike_paths = drop_spike_paths
         self.stages = [self._stages_for(i, layer) for i, layer in enumerate(net.layers)]
