@@ -17,7 +17,7 @@ import sympy
 from .. import __version__
 from ..contract import TRITON_SUFFIX
 from ..errors import HyprgenError, SpecError
-from ..paths import generated_dir, neurons_dir, shipped_specs, templates_dir
+from ..paths import generated_dir, shipped_specs, templates_dir
 from .codegen.render import render_torch, render_triton
 from .derive import derive
 from .spec_file import load_spec

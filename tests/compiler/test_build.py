@@ -122,8 +122,9 @@ def tree_copy(tmp_path, monkeypatch):
         for module in (name, f"{name}_triton"):
             shutil.copy(generated_dir() / f"{module}.py", generated / f"{module}.py")
     (generated / "__init__.py").write_text("")
-    for module in (B, L, P):   # the compiler writes the copies, the loader reads them
+    for module in (P, L):      # where the specs are (paths.shipped_specs reads paths.neurons_dir)
         monkeypatch.setattr(module, "neurons_dir", lambda: neurons)
+    for module in (P, B, L):   # the compiler writes the copies, the loader reads them
         monkeypatch.setattr(module, "generated_dir", lambda: generated)
     return neurons, generated
 

@@ -488,11 +488,11 @@ def test_load_spec_returns_the_neuron(tmp_path):
 
 
 def test_every_supported_function_has_a_torch_printer():
-    """derive.SUPPORTED_FUNCTIONS is the contract between validation and the printers."""
+    """codegen.functions.SUPPORTED_FUNCTIONS is the contract between validation and the printers."""
     import sympy as sp
 
     from hyprgen.compiler.codegen.torch_printer import torch_code
-    from hyprgen.compiler.derive import SUPPORTED_FUNCTIONS
+    from hyprgen.compiler.codegen.functions import SUPPORTED_FUNCTIONS
 
     a, b = sp.symbols("a b", real=True)
     samples = {"Max": sp.Max(a, b), "Min": sp.Min(a, b), "Piecewise": sp.Piecewise((a, a > b), (b, True)),

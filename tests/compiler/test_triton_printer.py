@@ -35,7 +35,7 @@ from hyprgen.compiler.codegen.render import _PARSE_GLOBALS, _parser
 from hyprgen.compiler.codegen.torch_printer import torch_code
 from hyprgen.compiler.codegen.triton_printer import (
     PRINTED_FUNCTIONS, RESERVED_NAMES, TRITON_PRELUDE, fp32_literal_hazards, triton_code)
-from hyprgen.compiler.derive import SUPPORTED_FUNCTIONS
+from hyprgen.compiler.codegen.functions import SUPPORTED_FUNCTIONS
 from hyprgen.errors import BuildError
 
 triton = pytest.importorskip("triton")

@@ -12,13 +12,9 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from ...errors import BuildError
+from .functions import calls
 
-_FUNCTIONS = {
-    "exp": "torch.exp", "log": "torch.log", "sin": "torch.sin", "cos": "torch.cos", "tan": "torch.tan",
-    "tanh": "torch.tanh", "sinh": "torch.sinh", "cosh": "torch.cosh", "atan": "torch.atan",
-    "asin": "torch.asin", "acos": "torch.acos", "erf": "torch.erf", "Abs": "torch.abs",
-    "sign": "torch.sign",
-}
+_FUNCTIONS = calls("torch")
 _RELATIONS = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "==": "==", "!=": "!="}
 
 

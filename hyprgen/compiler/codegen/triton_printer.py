@@ -40,12 +40,13 @@ from sympy.printing.str import StrPrinter
 
 from ...contract import TRITON_NAMES
 from ...errors import BuildError
+from .functions import calls
 from .torch_printer import ElementwiseLogic, _mul_factors, float_literal
 
-# SymPy function → Triton callable. Together they are exactly derive.SUPPORTED_FUNCTIONS.
-NATIVE_FUNCTIONS = {"exp": "tl.exp", "log": "tl.log", "sin": "tl.sin", "cos": "tl.cos", "erf": "tl.erf",
-                    "Abs": "tl.abs"}
-LIBDEVICE_FUNCTIONS = {name: f"libdevice.{name}" for name in ("tan", "tanh", "sinh", "cosh", "atan", "asin", "acos")}
+# SymPy function → Triton callable (codegen/functions.py): tl builtins, and libdevice where Triton has
+# none; the rest (sign, Heaviside as tl.where; Max, Min, Piecewise) by methods of the printer.
+NATIVE_FUNCTIONS = {name: call for name, call in calls("triton").items() if call.startswith("tl.")}
+LIBDEVICE_FUNCTIONS = {name: call for name, call in calls("triton").items() if call.startswith("libdevice.")}
 WHERE_FUNCTIONS = ("sign", "Heaviside")  # printed as tl.where expressions
 STRUCTURAL = ("Max", "Min", "Piecewise")  # printed by their own methods
 PRINTED_FUNCTIONS = frozenset(NATIVE_FUNCTIONS) | frozenset(LIBDEVICE_FUNCTIONS) | frozenset(WHERE_FUNCTIONS) \
