@@ -5,14 +5,20 @@ its class's cue group for `cue` steps (Poisson spikes at `rate`), then `delay` s
 background noise at `noise` rate), then the recall group for `recall` steps. The target is the
 class on the recall steps and ignored (-100) elsewhere, so the loss is on the recall steps only.
 Every batch is drawn from a seeded generator: the same seed gives the same data.
+
+`task(...)` is the task of `make_task("cue")`: a CueStream, the endless generator cut into epochs.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
 from ..contract import IGNORE_INDEX
+from ..errors import HyprgenError
+from .offline import sequence_accuracy
 
 
 @dataclass
@@ -53,3 +59,43 @@ class CueTask:
         scores = (outputs * labelled[..., None]).sum(1)                                # [B, C]
         labels = target.masked_fill(~labelled, -1).max(1).values                         # [B]
         return (scores.argmax(-1) == labels).float().mean().item()
+
+
+@dataclass
+class CueStream:
+    """The delayed cue task as an endless generator cut into epochs of `epoch_batches` batches."""
+    cue: CueTask
+    epoch_batches: int = 40
+    test_samples: int = 256
+    test_seed: int = 1_000_003
+    loss: str = "ce"
+    accuracy = staticmethod(sequence_accuracy)
+
+    @property
+    def n_in(self) -> int:
+        return self.cue.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.cue.n_classes
+
+    @property
+    def seq_len(self) -> int:
+        return self.cue.seq_len
+
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for _ in range(self.epoch_batches):
+            yield self.cue.batch(batch_size, generator)
+
+    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        generator = torch.Generator().manual_seed(self.test_seed)
+        for start in range(0, self.test_samples, batch_size):
+            yield self.cue.batch(min(batch_size, self.test_samples - start), generator)
+
+
+def task(epoch_batches: int = 40, test_samples: int = 256, test_seed: int = 1_000_003, **cue_options) -> CueStream:
+    """Options: epoch_batches, test_samples, test_seed, and CueTask's fields (delay, cue, recall, ...)."""
+    unknown = set(cue_options) - {f.name for f in dataclasses.fields(CueTask)}
+    if unknown:
+        raise HyprgenError(f"task 'cue': unknown option(s) {', '.join(sorted(unknown))}")
+    return CueStream(CueTask(**cue_options), epoch_batches, test_samples, test_seed)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 
 from ..errors import HyprgenError
-from .offline import Split, expand_labels, hold_out
+from .offline import OfflineTask, Split, expand_labels, hold_out, offline_task, sequence_accuracy
 
-__all__ = ["load_digits", "MODES", "N_CLASSES"]
+__all__ = ["load_digits", "task", "MODES", "N_CLASSES"]
 
 MODES = {"rows": (8, 8), "pixels": (64, 1)}                                             # mode → (T, n_in)
 N_CLASSES = 10
@@ -36,3 +36,11 @@ def load_digits(mode: str = "rows", *, label_steps: int | None = 1, test_fractio
     x = images.reshape(len(images), T, n_in)
     split = Split(x, expand_labels(torch.from_numpy(data.target), T, label_steps), N_CLASSES)
     return hold_out(split, test_fraction, seed)
+
+
+def task(mode: str = "rows", label_steps: int | None = 1, test_fraction: float = 0.2, test_seed: int = 0,
+         val_fraction: float = 0.0, split_seed: int = 0) -> OfflineTask:
+    """Options: mode ("rows" or "pixels"), label_steps, test_fraction and test_seed (the train/test
+    split), val_fraction, split_seed."""
+    train, test = load_digits(mode, label_steps=label_steps, test_fraction=test_fraction, seed=test_seed)
+    return offline_task(train, test, sequence_accuracy, val_fraction, split_seed)

@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 from ..errors import HyprgenError
-from .offline import Split, iterate
+from .offline import OfflineTask, Split, iterate, offline_task, step_accuracy
 
-__all__ = ["load_ecg", "iterate", "N_IN", "N_CLASSES", "SEQ_LEN", "ENV_VAR", "FILES"]
+__all__ = ["load_ecg", "task", "iterate", "N_IN", "N_CLASSES", "SEQ_LEN", "ENV_VAR", "FILES"]
 
 N_IN, N_CLASSES, SEQ_LEN = 4, 6, 1300
 ENV_VAR = "HYPRGEN_ECG_DIR"
@@ -48,6 +48,11 @@ def load_ecg(directory: str | os.PathLike | None = None) -> tuple[Split, Split]:
                            f"{' and '.join(FILES)} ({HOW_TO_GET})")
     train, test = (_load(directory / name) for name in FILES)
     return train, test
+
+
+def task(directory=None, val_fraction: float = 0.0, split_seed: int = 0) -> OfflineTask:
+    """Options: directory (default $HYPRGEN_ECG_DIR), val_fraction (BRF holds out 0.1), split_seed."""
+    return offline_task(*load_ecg(directory), step_accuracy, val_fraction, split_seed)
 
 
 def _load(path: Path) -> Split:

@@ -2,12 +2,12 @@
 
 A `Split` is x [N, T, n_in] and target [N, T] (class per step, IGNORE_INDEX = -100 where a step
 carries no label). The ECG, SHD and digits loaders all return Splits, so batching, splitting and
-accuracy are written once here.
+accuracy are written once here, and `offline_task` makes the task of `make_task` from two of them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -52,6 +52,42 @@ def iterate(split: Split, batch_size: int, generator: torch.Generator | None,
     order = torch.randperm(len(split), generator=generator) if shuffle else torch.arange(len(split))
     for idx in order.split(batch_size):
         yield split.x[idx].to(torch.float32), split.target[idx]
+
+
+@dataclass
+class OfflineTask:
+    """A dataset held in memory: train (minus the validation part), val, test."""
+    train: Split
+    test: Split
+    accuracy: Callable[[torch.Tensor, torch.Tensor], float]
+    val: Split | None = None
+    loss: str = "ce"
+
+    @property
+    def n_in(self) -> int:
+        return self.train.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.train.n_classes
+
+    @property
+    def seq_len(self) -> int:
+        return self.train.seq_len
+
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return iterate(self.train, batch_size, generator)
+
+    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return iterate(self.test, batch_size, None, shuffle=False)
+
+
+def offline_task(train: Split, test: Split, accuracy, val_fraction: float, split_seed: int) -> OfflineTask:
+    """The task over a dataset's (train, test); val_fraction of train held out as val (hold_out)."""
+    if val_fraction == 0:
+        return OfflineTask(train, test, accuracy)
+    train, val = hold_out(train, val_fraction, split_seed)
+    return OfflineTask(train, test, accuracy, val)
 
 
 def hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:

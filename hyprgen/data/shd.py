@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from ..errors import HyprgenError
-from .offline import Split, expand_labels
+from .offline import OfflineTask, Split, expand_labels, offline_task, sequence_accuracy
 
-__all__ = ["load_shd", "N_CHANNELS", "N_CLASSES", "ENV_VAR", "FILES"]
+__all__ = ["load_shd", "task", "N_CHANNELS", "N_CLASSES", "ENV_VAR", "FILES"]
 
 N_CHANNELS, N_CLASSES = 700, 20
 ENV_VAR = "HYPRGEN_SHD_DIR"
@@ -79,6 +79,18 @@ def load_shd(path: str | os.PathLike, *, dt: float = 0.004, duration: float = 1.
         counts = np.bincount(step[keep] * C + u[keep] // pool, minlength=T * C)    # [T * C]
         x[i] = np.minimum(counts, cap).reshape(T, C)
     return Split(torch.from_numpy(x), expand_labels(torch.from_numpy(labels), T, label_steps), N_CLASSES)
+
+
+def task(directory=None, dt: float = 0.004, duration: float = 1.0, pool: int = 5, max_count: int | None = None,
+         label_steps: int | None = None, val_fraction: float = 0.0, split_seed: int = 0) -> OfflineTask:
+    """Options: directory (default $HYPRGEN_SHD_DIR) with shd_train.h5 and shd_test.h5, and load_shd's."""
+    directory = directory or os.environ.get(ENV_VAR)
+    if not directory:
+        raise HyprgenError(f"no SHD directory: pass one or set {ENV_VAR} to the folder holding "
+                           f"{' and '.join(FILES)} ({HOW_TO_GET})")
+    train, test = (load_shd(Path(directory) / name, dt=dt, duration=duration, pool=pool, max_count=max_count,
+                            label_steps=label_steps) for name in FILES)
+    return offline_task(train, test, sequence_accuracy, val_fraction, split_seed)
 
 
 def _read(f, path: Path, name: str) -> np.ndarray:

@@ -330,3 +330,15 @@ def test_make_task_rejects_unknown_names_and_options():
         make_task("digits", colour=1)
     with pytest.raises(HyprgenError, match="task 'cue': unknown option.*delays"):
         make_task("cue", delays=5)
+
+
+def test_task_names_load_without_torch_and_each_names_a_task_module():
+    """`hyprgen build` and `list` read TASKS (through train.options) without importing torch."""
+    import subprocess
+
+    code = "import sys, hyprgen.data as d; assert 'torch' not in sys.modules, 'torch imported'; print(' '.join(d.TASKS))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == list(TASKS)
+    for name in TASKS:
+        assert callable(importlib.import_module(f"hyprgen.data.{name}").task)
