@@ -96,7 +96,6 @@ def _cmd_list(args) -> int:
 
 def _cmd_show(args) -> int:
     from .compiler.build import generate
-    from .compiler.derive import sparsity
 
     spec = Path(args.name) if args.name.endswith(".py") else neurons_dir() / f"{args.name}.py"
     if not args.name.endswith(".py") and not spec.is_file():
@@ -104,43 +103,42 @@ def _cmd_show(args) -> int:
         raise HyprgenError(f"no shipped neuron named '{args.name}' (shipped: {names}); pass a spec file (.py) "
                            "instead")
     ir, _ = generate(spec)
-    carried, params = ir["carried"], [p["name"] for p in ir["params"]]
-    print(f"{ir['name']}: {ir['doc']}")
+    carried, params, j = ir.carried, [p.name for p in ir.params], ir.jacobians
+    print(f"{ir.name}: {ir.doc}")
     print(f"  carried state r = ({', '.join(carried)}), d = {len(carried)}; parameters θ = ({', '.join(params)}), "
-          f"p = {len(params)}; output: {ir['output']['kind']}")
-    if ir["output"]["surrogate"]:
-        print(f"  surrogate ψ(x) = {ir['output']['surrogate']['expr']}  ({ir['output']['surrogate']['name']})")
+          f"p = {len(params)}; output: {ir.output.kind}")
+    if ir.output.surrogate:
+        print(f"  surrogate ψ(x) = {ir.output.surrogate.expr}  ({ir.output.surrogate.name})")
     print("step:")
-    for d in ir["definitions"]:
-        tag = {"spike": "H", "reset": "reset" + (", detached" if ir["detach_reset"] else "")}.get(d["kind"])
-        print(f"  {d['name']} = {'H(' + d['expr'] + ')' if d['kind'] == 'spike' else d['expr']}"
-              + (f"   [{tag}]" if tag and d["kind"] != "spike" else ""))
-    for name, e in zip(carried, ir["next_state"]):
+    for d in ir.definitions:
+        tag = {"spike": "H", "reset": "reset" + (", detached" if ir.detach_reset else "")}.get(d.kind)
+        print(f"  {d.name} = {'H(' + d.expr + ')' if d.kind == 'spike' else d.expr}"
+              + (f"   [{tag}]" if tag and d.kind != "spike" else ""))
+    for name, e in zip(carried, ir.next_state):
         print(f"  {name}' = {e}")
     print("common subexpressions:")
-    for t, e in ir["jacobians"]["cse"]:
+    for t, e in j.cse:
         print(f"  {t} = {e}")
-    j = ir["jacobians"]
     print("local Jacobians (docs/hypr.md §2):")
     for i, ri in enumerate(carried):
         for k, rk in enumerate(carried):
-            if j["A"][i][k] is not None:
-                print(f"  A[{ri},{rk}] = {j['A'][i][k]}")
-        if j["c"][i] is not None:
-            print(f"  c[{ri}] = {j['c'][i]}")
+            if j.A[i][k] is not None:
+                print(f"  A[{ri},{rk}] = {j.A[i][k]}")
+        if j.c[i] is not None:
+            print(f"  c[{ri}] = {j.c[i]}")
         for k, pk in enumerate(params):
-            if j["D"][i][k] is not None:
-                print(f"  D[{ri},{pk}] = {j['D'][i][k]}")
+            if j.D[i][k] is not None:
+                print(f"  D[{ri},{pk}] = {j.D[i][k]}")
     for k, rk in enumerate(carried):
-        if j["a"][k] is not None:
-            print(f"  a[{rk}] = {j['a'][k]}")
-    if j["gamma"] is not None:
-        print(f"  gamma = {j['gamma']}")
+        if j.a[k] is not None:
+            print(f"  a[{rk}] = {j.a[k]}")
+    if j.gamma is not None:
+        print(f"  gamma = {j.gamma}")
     for k, pk in enumerate(params):
-        if j["delta"][k] is not None:
-            print(f"  delta[{pk}] = {j['delta'][k]}")
+        if j.delta[k] is not None:
+            print(f"  delta[{pk}] = {j.delta[k]}")
     print("sparsity (X nonzero, . structural zero):")
-    for key, rows in sparsity(ir).items():
+    for key, rows in j.sparsity().items():
         print(f"  {key:<6}" + " | ".join(rows))
     return 0
 

@@ -18,27 +18,28 @@ from .. import __version__
 from ..contract import TRITON_SUFFIX
 from ..errors import HyprgenError, SpecError
 from ..paths import generated_dir, shipped_specs, templates_dir
-from .codegen.render import render_torch, render_triton
+from .codegen.torch_module import render_torch
+from .codegen.triton_module import render_triton
 from .derive import derive
+from .ir import KernelIR
 from .spec_file import load_spec
 
 
-def generate(spec_path: str | Path) -> tuple[dict, str]:
+def generate(spec_path: str | Path) -> tuple[KernelIR, str]:
     """(KernelIR, torch module text) for one spec file."""
     neuron, source = load_spec(spec_path)
     ir = derive(neuron, Path(spec_path).name, source)
     return ir, render_torch(ir, sympy.__version__)
 
 
-def generate_modules(spec_path: str | Path) -> tuple[dict, dict[str, str]]:
+def generate_modules(spec_path: str | Path) -> tuple[KernelIR, dict[str, str]]:
     """(KernelIR, {file name: text}) for every target: <name>.py (torch) and <name>_triton.py (Triton).
 
     The Triton kernels are a module of their own so that the torch backend never imports triton
     (a second or more at start-up) and so that @triton.jit sees source it can parse.
     """
     ir, torch_text = generate(spec_path)
-    return ir, {f"{ir['name']}.py": torch_text,
-                f"{ir['name']}{TRITON_SUFFIX}.py": render_triton(ir, sympy.__version__)}
+    return ir, {f"{ir.name}.py": torch_text, f"{ir.name}{TRITON_SUFFIX}.py": render_triton(ir, sympy.__version__)}
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -71,13 +72,13 @@ def build(spec_path: str | Path, out_dir: str | Path | None = None, targets: str
     return paths[1] if targets == "triton" else paths[0]
 
 
-def _generate_shipped(spec: Path) -> tuple[dict, dict[str, str]]:
+def _generate_shipped(spec: Path) -> tuple[KernelIR, dict[str, str]]:
     """generate_modules() for a spec in neurons/: its neuron must be named like the file (load(name)
     finds it so), and not like another neuron's kernel module."""
     ir, files = generate_modules(spec)
-    if ir["name"] != spec.stem or ir["name"].endswith(TRITON_SUFFIX):
+    if ir.name != spec.stem or ir.name.endswith(TRITON_SUFFIX):
         raise SpecError(f"a shipped neuron must be named like its file, without the suffix '{TRITON_SUFFIX}': "
-                        f"Neuron({ir['name']!r}) in {spec.name}", str(spec), ir["name"])
+                        f"Neuron({ir.name!r}) in {spec.name}", str(spec), ir.name)
     return ir, files
 
 

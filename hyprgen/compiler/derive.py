@@ -1,4 +1,4 @@
-"""Derivation: a validated Neuron → KernelIR (plain, JSON-dumpable data).
+"""Derivation: a validated Neuron → KernelIR (compiler/ir.py: plain, JSON-dumpable data).
 
 The step is a chain of named definitions (docs/hypr.md §1). Local Jacobians (§2) are total
 derivatives along that chain, taken forward in definition order: for a definition s = e(y1, y2, …),
@@ -9,14 +9,12 @@ the named values the forward pass computes anyway, structural zeros fall out as 
 """
 from __future__ import annotations
 
-import json
-
 import sympy as sp
 
 from .. import __version__
-from ..contract import IR_VERSION, PREV_SPIKE, SURROGATE_SYMBOL, spec_hash
+from ..contract import IR_VERSION, JACOBIAN_BLOCKS, PREV_SPIKE, SURROGATE_SYMBOL, spec_hash
 from ..spec import Neuron
-from .ir import expr_str
+from .ir import DefinitionIR, Jacobians, KernelIR, OutputIR, ParamIR, StateIR, SurrogateIR, expr_str
 from .validate import check_derivative, check_printed_names, validate
 
 
@@ -50,7 +48,7 @@ def _total_derivatives(neuron: Neuron, variables: list[sp.Symbol], psi: sp.Symbo
     return grads, chain
 
 
-def derive(neuron: Neuron, spec_name: str, spec_source: str) -> dict:
+def derive(neuron: Neuron, spec_name: str, spec_source: str) -> KernelIR:
     """The KernelIR of a neuron (validated first). spec_name is the file name shown in headers."""
     validate(neuron)
     syms = neuron.known_symbols()
@@ -74,7 +72,7 @@ def derive(neuron: Neuron, spec_name: str, spec_source: str) -> dict:
             next_grads.append(chain(e, neuron.updates[n][1], n, f"the new value of state '{n}'"))
     out_grad = chain(neuron.output_expr, neuron.output_where, "output", "the output")
 
-    entries = {
+    blocks = {
         "A": [[g.get(s) for s in state_syms] for g in next_grads],
         "c": [g.get(neuron.input) for g in next_grads],
         "D": [[g.get(p) for p in param_syms] for g in next_grads],
@@ -82,44 +80,39 @@ def derive(neuron: Neuron, spec_name: str, spec_source: str) -> dict:
         "gamma": out_grad.get(neuron.input),
         "delta": [out_grad.get(p) for p in param_syms],
     }
-    flat = [e for e in _flatten(entries) if e is not None]
+    flat = [e for e in _flatten(blocks) if e is not None]
     temps, reduced = sp.cse(flat, symbols=sp.numbered_symbols("t", real=True), order="canonical")
     check_printed_names(neuron, [d.expr for d in neuron.definitions] + next_exprs + [neuron.output_expr]
-                         + ([neuron.surrogate.expr] if neuron.output_kind == "spike" else [])
-                         + [e for _, e in temps] + list(reduced))
+                        + ([neuron.surrogate.expr] if neuron.output_kind == "spike" else [])
+                        + [e for _, e in temps] + list(reduced))
     reduced_iter = iter(reduced)
-    jac = _map_entries(entries, lambda e: None if e is None else expr_str(next(reduced_iter)))
+    jacobians = Jacobians(cse=[(str(t), expr_str(e)) for t, e in temps],
+                          **_map_entries(blocks, lambda e: None if e is None else expr_str(next(reduced_iter))))
 
     surrogate = None
     if neuron.output_kind == "spike":
-        surrogate = {"name": neuron.surrogate.name, "expr": expr_str(neuron.surrogate.expr)}
-    return {
-        "ir_version": IR_VERSION,
-        "hyprgen_version": __version__,
-        "name": neuron.name,
-        "doc": neuron.doc,
-        "spec_file": spec_name,
-        "spec_hash": spec_hash(spec_source),
-        "detach_reset": neuron.detach_reset,
-        "states": [{"name": s.name, "init": s.init, "doc": s.doc, "carried": s.name in carried}
-                   for s in neuron.states_]
-                  + ([{"name": PREV_SPIKE, "init": 0.0, "doc": "previous spike", "carried": True}]
-                     if neuron.reads_prev_spike else []),
-        "carried": carried,
-        "input": neuron.input.name,
-        "params": [{"name": p.name, "init": p.init.to_dict(), "transform": p.transform.to_dict(),
-                    "clamp": [p.clamp[0], p.clamp[1]], "doc": p.doc} for p in neuron.params_],
-        "consts": dict(neuron.consts_),
-        "output": {"kind": neuron.output_kind, "expr": expr_str(neuron.output_expr), "surrogate": surrogate},
-        "definitions": [{"name": d.name, "kind": d.kind, "expr": expr_str(d.expr)} for d in neuron.definitions],
-        "next_state": [expr_str(e) for e in next_exprs],
-        "jacobians": {"cse": [[str(t), expr_str(e)] for t, e in temps], **jac},
-    }
+        surrogate = SurrogateIR(neuron.surrogate.name, expr_str(neuron.surrogate.expr))
+    states = [StateIR(s.name, s.init, s.doc, s.name in carried) for s in neuron.states_]
+    if neuron.reads_prev_spike:
+        states.append(StateIR(PREV_SPIKE, 0.0, "previous spike", True))
+    return KernelIR(
+        ir_version=IR_VERSION, hyprgen_version=__version__, name=neuron.name, doc=neuron.doc,
+        spec_file=spec_name, spec_hash=spec_hash(spec_source), detach_reset=neuron.detach_reset,
+        states=states, carried=carried, input=neuron.input.name,
+        params=[ParamIR(p.name, p.init.to_dict(), p.transform.to_dict(), [p.clamp[0], p.clamp[1]], p.doc)
+                for p in neuron.params_],
+        consts=dict(neuron.consts_),
+        output=OutputIR(neuron.output_kind, expr_str(neuron.output_expr), surrogate),
+        definitions=[DefinitionIR(d.name, d.kind, expr_str(d.expr)) for d in neuron.definitions],
+        next_state=[expr_str(e) for e in next_exprs],
+        jacobians=jacobians,
+    )
 
 
-def _flatten(entries: dict):
-    for key in ("A", "c", "D", "a", "gamma", "delta"):
-        v = entries[key]
+def _flatten(blocks: dict):
+    """Every entry of the blocks, in contract.JACOBIAN_BLOCKS order (the order sympy.cse numbers them)."""
+    for key in JACOBIAN_BLOCKS:
+        v = blocks[key]
         if isinstance(v, list):
             for row in v:
                 yield from (row if isinstance(row, list) else [row])
@@ -127,24 +120,13 @@ def _flatten(entries: dict):
             yield v
 
 
-def _map_entries(entries: dict, fn) -> dict:
+def _map_entries(blocks: dict, fn) -> dict:
+    """The blocks with fn applied to every entry, in the order _flatten visits them."""
     out = {}
-    for key in ("A", "c", "D", "a", "gamma", "delta"):
-        v = entries[key]
+    for key in JACOBIAN_BLOCKS:
+        v = blocks[key]
         if isinstance(v, list):
             out[key] = [[fn(e) for e in row] if isinstance(row, list) else fn(row) for row in v]
         else:
             out[key] = fn(v)
     return out
-
-
-def sparsity(ir: dict) -> dict[str, list[str]]:
-    """Human-readable sparsity patterns: 'X' nonzero, '.' structural zero."""
-    pat = lambda row: "".join("." if e is None else "X" for e in row)  # noqa: E731
-    j = ir["jacobians"]
-    return {"A": [pat(r) for r in j["A"]], "c": [pat(j["c"])], "D": [pat(r) for r in j["D"]],
-            "a": [pat(j["a"])], "gamma": [pat([j["gamma"]])], "delta": [pat(j["delta"])]}
-
-
-def ir_json(ir: dict) -> str:
-    return json.dumps(ir, indent=1, sort_keys=False)

@@ -56,7 +56,7 @@ def test_same_spec_twice_gives_identical_bytes():
         ir1, text1 = B.generate(neurons_dir() / f"{name}.py")
         ir2, text2 = B.generate(neurons_dir() / f"{name}.py")
         assert text1 == text2
-        assert json.dumps(ir1) == json.dumps(ir2)
+        assert ir1.to_json() == ir2.to_json()
 
 
 _DIGEST_SCRIPT = """
@@ -66,7 +66,7 @@ from hyprgen.paths import shipped_specs
 out = {}
 for spec in shipped_specs():
     ir, text = generate(spec)
-    out[spec.stem] = [hashlib.sha256(text.encode()).hexdigest(), hashlib.sha256(json.dumps(ir).encode()).hexdigest()]
+    out[spec.stem] = [hashlib.sha256(text.encode()).hexdigest(), hashlib.sha256(ir.to_json().encode()).hexdigest()]
 print(json.dumps(out))
 """
 
@@ -87,7 +87,7 @@ def test_identical_bytes_across_processes_with_different_hash_seeds():
     here = {}
     for spec in B.shipped_specs():
         ir, text = B.generate(spec)
-        here[spec.stem] = [hashlib.sha256(text.encode()).hexdigest(), hashlib.sha256(json.dumps(ir).encode()).hexdigest()]
+        here[spec.stem] = [hashlib.sha256(text.encode()).hexdigest(), hashlib.sha256(ir.to_json().encode()).hexdigest()]
     assert results[0] == here
     assert set(here) == set(SHIPPED)
 

@@ -1,4 +1,4 @@
-"""Snapshots of the KernelIR of LIF and BRF (hyprgen.compiler.derive.derive → ir_json), compared by structure.
+"""Snapshots of the KernelIR of LIF and BRF (hyprgen.compiler.derive.derive → KernelIR.to_json), compared by structure.
 
 Like Brian2's integrator tests, a change in what the compiler derives shows up here as a readable diff:
 the carried state, the sparsity of every Jacobian, the step's definitions, the common subexpressions and
@@ -20,7 +20,8 @@ import pytest
 import sympy as sp
 from sympy.parsing.sympy_parser import parse_expr
 
-from hyprgen.compiler.derive import derive, ir_json, sparsity
+from hyprgen.compiler.derive import derive
+from hyprgen.compiler.ir import Jacobians, KernelIR
 from hyprgen.paths import neurons_dir
 from hyprgen.compiler.spec_file import load_spec
 
@@ -42,15 +43,19 @@ EXPECTED = {
 }
 
 
-def current_ir(name: str) -> dict:
+def current_ir(name: str) -> KernelIR:
     path = neurons_dir() / f"{name}.py"
     neuron, source = load_spec(path)
     return derive(neuron, path.name, source)
 
 
-def snapshot_view(ir: dict) -> dict:
+def snapshot_view(ir: KernelIR) -> dict:
     """The IR as stored in a snapshot: JSON round-tripped, without the volatile keys."""
-    return {k: v for k, v in json.loads(ir_json(ir)).items() if k not in VOLATILE}
+    return {k: v for k, v in json.loads(ir.to_json()).items() if k not in VOLATILE}
+
+
+def sparsity(ir: dict) -> dict:
+    return Jacobians.from_dict(ir["jacobians"]).sparsity()
 
 
 @pytest.fixture(params=sorted(EXPECTED))

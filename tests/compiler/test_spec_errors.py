@@ -76,7 +76,7 @@ def assert_error(path: Path, snippet: str | None, symbol: str | None, *problem: 
 
 def test_the_base_spec_is_valid(tmp_path):
     ir, text = generate(write_spec(tmp_path, GOOD))
-    assert ir["carried"] == ["u"] and "def step_with_jacobians" in text
+    assert ir.carried == ["u"] and "def step_with_jacobians" in text
 
 
 # ----------------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_domain_hazard_brf_sqrt_with_omega_unclamped(tmp_path, clamp):
 
 def test_brf_with_omega_clamped_below_one_over_delta_builds(tmp_path):
     ir, _ = generate(brf_spec(tmp_path, "(-0.5 / DELTA, 0.5 / DELTA)"))
-    assert ir["carried"] == ["u", "v", "q"]
+    assert ir.carried == ["u", "v", "q"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,8 +242,8 @@ def test_every_name_the_generated_steps_use_is_unavailable_to_specs():
     for shipped in SHIPPED:
         ir, text = generate(neurons_dir() / f"{shipped}.py")
         tree = ast.parse(text)
-        spec_names = ({d["name"] for d in ir["definitions"]} | {s["name"] for s in ir["states"]}
-                      | {p["name"] for p in ir["params"]} | {ir["input"]})
+        spec_names = ({d.name for d in ir.definitions} | {s.name for s in ir.states}
+                      | {p.name for p in ir.params} | {ir.input})
         used = set()
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.Assign, ast.Import)):
@@ -258,7 +258,7 @@ def test_every_name_the_generated_steps_use_is_unavailable_to_specs():
             with pytest.raises(SpecError, match=re.escape(name)):
                 Neuron("probe").state(name)
         t_names = {n for n in used if re.fullmatch(r"t\d+", n)}
-        if ir["jacobians"]["cse"]:
+        if ir.jacobians.cse:
             assert t_names, f"{shipped}: CSE temporaries were expected in the generated step"
 
 
@@ -412,8 +412,8 @@ def test_doc_with_quotes_and_backslashes_builds_a_valid_module(tmp_path):
     ir, text = generate(path)
     namespace = {}
     exec(compile(text, "probe_module.py", "exec"), namespace)
-    assert namespace["__doc__"].startswith("probe: " + ir["doc"])
-    assert namespace["META"]["doc"] == ir["doc"] == 'time constant \\tau, \\u00e9 and """triple""" \\N quotes'
+    assert namespace["__doc__"].startswith("probe: " + ir.doc)
+    assert namespace["META"]["doc"] == ir.doc == 'time constant \\tau, \\u00e9 and """triple""" \\N quotes'
 
 
 def test_spec_errors_never_leak_raw_exceptions(tmp_path):

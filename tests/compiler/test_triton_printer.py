@@ -31,7 +31,8 @@ from sympy.parsing.sympy_parser import parse_expr
 
 from hyprgen.compiler.build import generate
 from hyprgen.paths import shipped_specs
-from hyprgen.compiler.codegen.render import _PARSE_GLOBALS, _parser
+from hyprgen.compiler.codegen.render import _PARSE_GLOBALS
+from hyprgen.compiler.codegen.render import parser as _parser
 from hyprgen.compiler.codegen.torch_printer import torch_code
 from hyprgen.compiler.codegen.triton_printer import (
     PRINTED_FUNCTIONS, RESERVED_NAMES, TRITON_PRELUDE, fp32_literal_hazards, triton_code)
@@ -237,14 +238,14 @@ def test_heaviside_and_sign_at_zero(construct_kernel):
 # Every expression of the shipped neurons' KernelIR, against the torch printer evaluated by torch
 
 
-def ir_expressions(ir: dict) -> list[str]:
+def ir_expressions(ir) -> list[str]:
     """Every expression string the renderers print: definitions, update, output, surrogate, Jacobians."""
-    jac = ir["jacobians"]
-    texts = [d["expr"] for d in ir["definitions"]] + list(ir["next_state"]) + [ir["output"]["expr"]]
-    if ir["output"]["surrogate"] is not None:
-        texts.append(ir["output"]["surrogate"]["expr"])
-    texts += [e for _, e in jac["cse"]] + [e for row in jac["A"] for e in row] + list(jac["c"])
-    texts += [e for row in jac["D"] for e in row] + list(jac["a"]) + [jac["gamma"]] + list(jac["delta"])
+    jac = ir.jacobians
+    texts = [d.expr for d in ir.definitions] + list(ir.next_state) + [ir.output.expr]
+    if ir.output.surrogate is not None:
+        texts.append(ir.output.surrogate.expr)
+    texts += [e for _, e in jac.cse] + [e for row in jac.A for e in row] + list(jac.c)
+    texts += [e for row in jac.D for e in row] + list(jac.a) + [jac.gamma] + list(jac.delta)
     return [t for t in texts if t is not None]
 
 

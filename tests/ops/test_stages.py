@@ -99,7 +99,7 @@ def test_structural_zeros_skipped(neuron):
     """Φ entries outside the closure of A's pattern stay exactly 0 in products of random A with that
     pattern (the independent check of Pattern.phi), and the kernel never computes them."""
     ir, _ = generate(neurons_dir() / f"{neuron}.py")
-    pattern = Pattern.of(ir["jacobians"])
+    pattern = Pattern.of(ir.jacobians)
     mask = torch.tensor(pattern.A, dtype=torch.float64)
     Phi = torch.eye(pattern.d, dtype=torch.float64)
     for _ in range(2 * pattern.d + 1):
@@ -111,6 +111,6 @@ def test_structural_zeros_skipped(neuron):
     for k in range(pattern.d):
         for l in range(pattern.d):
             assert (f"_Phi_{k}_{l} " in source) == bool(reach[k, l]), (k, l)
-    for k, row in enumerate(ir["jacobians"]["A"]):
+    for k, row in enumerate(ir.jacobians.A):
         for l, e in enumerate(row):
             assert (f"_A_{k}_{l} =" in source) == (e is not None), (k, l)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..ir import Jacobians
+
 
 @dataclass(frozen=True)
 class Pattern:
@@ -39,12 +41,12 @@ class Pattern:
         return len(self.delta)
 
     @staticmethod
-    def of(jac: dict) -> "Pattern":
+    def of(jac: Jacobians) -> "Pattern":
         """From the KernelIR's jacobians (expression strings, None for structural zeros)."""
         nz = lambda e: e is not None  # noqa: E731
-        return Pattern(A=tuple(tuple(map(nz, row)) for row in jac["A"]), c=tuple(map(nz, jac["c"])),
-                       D=tuple(tuple(map(nz, row)) for row in jac["D"]), a=tuple(map(nz, jac["a"])),
-                       gamma=nz(jac["gamma"]), delta=tuple(map(nz, jac["delta"])))
+        return Pattern(A=tuple(tuple(map(nz, row)) for row in jac.A), c=tuple(map(nz, jac.c)),
+                       D=tuple(tuple(map(nz, row)) for row in jac.D), a=tuple(map(nz, jac.a)),
+                       gamma=nz(jac.gamma), delta=tuple(map(nz, jac.delta)))
 
     def phi(self) -> tuple[tuple[bool, ...], ...]:
         """Pattern of every product Φ = A A ⋯ A (and the identity): reachability along A's nonzeros."""
@@ -64,31 +66,46 @@ class Pattern:
                      for k in range(self.d))
 
 
-def fused_for_torch(expr: str, numbers: frozenset[str]) -> str:
-    """The same sum of products as chained torch calls: `a * b + c * d` → `(a * b).addcmul_(c, d)`,
-    `acc + a * b + c * d` → `torch.addcmul(acc, a, b).addcmul_(c, d)` (a factor that is a bare number
-    in `numbers`: `.add_(x, alpha=number)`). Each term costs one op instead of two and the statement
-    one fresh tensor, never writing into an operand: the torch P-stage is bound by the count of small
-    ops (docs/PERFORMANCE.md). `expr` is a right-hand side as this module writes them."""
-    terms = expr.split(" + ")
-    if len(terms) == 1 and " * " not in expr:
-        return expr                                                  # a bare name: nothing to fuse
-    base, products = (None, terms) if " * " in terms[0] else (terms[0], terms[1:])
-    if not products or any(t.count(" * ") != 1 for t in products):
-        raise ValueError(f"not a sum of two-factor products: {expr!r}")
+@dataclass(frozen=True)
+class Sum:
+    """base + Σ x·y: a right-hand side of the sweep, kept as its terms so each target writes it its own
+    way. base: a name or None; products: (x, y) factor names; an empty sum is 0 (`_zero`)."""
 
-    def call(x: str, y: str, first: bool) -> str:
-        if y in numbers:
-            return f"torch.add({base}, {x}, alpha={y})" if first else f".add_({x}, alpha={y})"
-        return f"torch.addcmul({base}, {x}, {y})" if first else f".addcmul_({x}, {y})"
+    base: str | None
+    products: tuple[tuple[str, str], ...]
 
-    pairs = [t.split(" * ") for t in products]
-    head = call(*pairs[0], first=True) if base is not None else f"({pairs[0][0]} * {pairs[0][1]})"
-    return head + "".join(call(x, y, first=False) for x, y in pairs[1:])
+    def plain(self) -> str:
+        """`base + x * y + …` (the Triton kernel: its compiler fuses the multiply-adds)."""
+        terms = ([self.base] if self.base is not None else []) + [f"{x} * {y}" for x, y in self.products]
+        return " + ".join(terms) if terms else "_zero"
+
+    def fused(self, numbers: frozenset[str]) -> str:
+        """The same sum as chained torch calls: `a * b + c * d` → `(a * b).addcmul_(c, d)`,
+        `acc + a * b + c * d` → `torch.addcmul(acc, a, b).addcmul_(c, d)` (a factor that is a bare
+        number in `numbers`: `.add_(x, alpha=number)`). Each term costs one op instead of two and the
+        statement one fresh tensor, never writing into an operand: the torch P-stage is bound by the
+        count of small ops (docs/results/performance.md)."""
+        if not self.products:
+            return self.plain()                                     # a bare name or _zero: nothing to fuse
+
+        def call(x: str, y: str, first: bool) -> str:
+            if y in numbers:
+                return f"torch.add({self.base}, {x}, alpha={y})" if first else f".add_({x}, alpha={y})"
+            return f"torch.addcmul({self.base}, {x}, {y})" if first else f".addcmul_({x}, {y})"
+
+        (x0, y0), rest = self.products[0], self.products[1:]
+        head = call(x0, y0, first=True) if self.base is not None else f"({x0} * {y0})"
+        return head + "".join(call(x, y, first=False) for x, y in rest)
 
 
-def _sum(terms: list[str]) -> str:
-    return " + ".join(terms) if terms else "_zero"
+@dataclass(frozen=True)
+class Statement:
+    target: str
+    value: Sum
+
+
+def _sum(products, base: str | None = None) -> Sum:
+    return Sum(base, tuple(products))
 
 
 def _phi(k: int, l: int) -> str:
@@ -106,7 +123,7 @@ class SweepAlgebra:
     # carried variables ------------------------------------------------------------------------
 
     def init(self) -> list[str]:
-        """q^λ = 0, Φ^{λ:λ+1} = identity, accumulators 0."""
+        """q^λ = 0, Φ^{λ:λ+1} = identity, accumulators 0 (lines, the same for both targets)."""
         pt, lines = self.pt, []
         lines += [f"_q_{k} = _zero" for k in range(pt.d)]
         lines += [f"{_phi(k, l)} = _zero{' + 1.0' if k == l else ''}"
@@ -117,52 +134,53 @@ class SweepAlgebra:
 
     # one step τ, in order -------------------------------------------------------------------------
 
-    def effective_error(self) -> str:
+    def effective_error(self) -> Sum:
         """g^τ = q^τ c^τ + λ^τ γ^τ (q still holds q^τ)."""
-        terms = [f"_q_{k} * _c_{k}" for k in range(self.pt.d) if self.pt.c[k]]
+        terms = [(f"_q_{k}", f"_c_{k}") for k in range(self.pt.d) if self.pt.c[k]]
         if self.pt.gamma:
-            terms.append("_sig * _gamma")
+            terms.append(("_sig", "_gamma"))
         return _sum(terms)
 
     def signal_gamma(self) -> str:
         """λ^τ γ^τ, the factor of the signal handed to the layer below."""
         return "_sig * _gamma" if self.pt.gamma else "_zero"
 
-    def fresh_trace(self, k: int) -> str:
+    def fresh_trace(self, k: int) -> Sum:
         """E^τ_k = (Φ^{λ:τ+1} c^τ)_k."""
-        return _sum([f"{_phi(k, l)} * _c_{l}" for l in range(self.pt.d) if self.phi_nz[k][l] and self.pt.c[l]])
+        return _sum((_phi(k, l), f"_c_{l}") for l in range(self.pt.d) if self.phi_nz[k][l] and self.pt.c[l])
 
-    def accumulate(self) -> list[str]:
+    def accumulate(self) -> list[Statement]:
         """Σ_τ (q^τ D^τ + λ^τ δ^τ) and Σ_τ Φ^{λ:τ+1} D^τ."""
         pt, lines = self.pt, []
         for j in range(pt.p):
-            terms = [f"_q_{k} * _D_{k}_{j}" for k in range(pt.d) if pt.D[k][j]]
+            terms = [(f"_q_{k}", f"_D_{k}_{j}") for k in range(pt.d) if pt.D[k][j]]
             if pt.delta[j]:
-                terms.append(f"_sig * _delta_{j}")
+                terms.append(("_sig", f"_delta_{j}"))
             if terms:   # not +=: on a torch tensor that would add into _zero, which it starts as
-                lines.append(f"_theta_grad_{j} = _theta_grad_{j} + {' + '.join(terms)}")
+                lines.append(Statement(f"_theta_grad_{j}", _sum(terms, base=f"_theta_grad_{j}")))
         for k in range(pt.d):
             for j in range(pt.p):
-                terms = [f"{_phi(k, l)} * _D_{l}_{j}" for l in range(pt.d) if self.phi_nz[k][l] and pt.D[l][j]]
+                terms = [(_phi(k, l), f"_D_{l}_{j}") for l in range(pt.d) if self.phi_nz[k][l] and pt.D[l][j]]
                 if terms:
-                    lines.append(f"_Theta_in_{k}_{j} = _Theta_in_{k}_{j} + {' + '.join(terms)}")
+                    lines.append(Statement(f"_Theta_in_{k}_{j}", _sum(terms, base=f"_Theta_in_{k}_{j}")))
         return lines
 
-    def recurse(self) -> list[str]:
+    def recurse(self) -> list[Statement]:
         """q^{τ-1} = q^τ A^τ + λ^τ a^τ and Φ^{λ:τ} = Φ^{λ:τ+1} A^τ (new values first, then rebind)."""
         pt, d, lines = self.pt, self.pt.d, []
         for l in range(d):
-            terms = [f"_q_{k} * _A_{k}_{l}" for k in range(d) if pt.A[k][l]]
+            terms = [(f"_q_{k}", f"_A_{k}_{l}") for k in range(d) if pt.A[k][l]]
             if pt.a[l]:
-                terms.append(f"_sig * _a_{l}")
-            lines.append(f"_q_next_{l} = {_sum(terms)}")
+                terms.append(("_sig", f"_a_{l}"))
+            lines.append(Statement(f"_q_next_{l}", _sum(terms)))
         for k in range(d):
             for l in range(d):
                 if self.phi_nz[k][l]:
-                    terms = [f"{_phi(k, m)} * _A_{m}_{l}" for m in range(d) if self.phi_nz[k][m] and pt.A[m][l]]
-                    lines.append(f"_Phi_next_{k}_{l} = {_sum(terms)}")
-        lines += [f"_q_{l} = _q_next_{l}" for l in range(d)]
-        lines += [f"{_phi(k, l)} = _Phi_next_{k}_{l}" for k in range(d) for l in range(d) if self.phi_nz[k][l]]
+                    terms = [(_phi(k, m), f"_A_{m}_{l}") for m in range(d) if self.phi_nz[k][m] and pt.A[m][l]]
+                    lines.append(Statement(f"_Phi_next_{k}_{l}", _sum(terms)))
+        lines += [Statement(f"_q_{l}", _sum((), base=f"_q_next_{l}")) for l in range(d)]
+        lines += [Statement(_phi(k, l), _sum((), base=f"_Phi_next_{k}_{l}"))
+                  for k in range(d) for l in range(d) if self.phi_nz[k][l]]
         return lines
 
     # final values ----------------------------------------------------------------------------------

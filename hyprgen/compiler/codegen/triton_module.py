@@ -1,0 +1,62 @@
+"""The Triton target: a KernelIR → generated/<name>_triton.py (templates/triton/kernels.py.j2).
+
+Two kernels per neuron, named by contract.kernel_name: the S-stage (the λ steps with the recurrent
+product fused) and the P-stage (the reverse sweep with the Jacobians recomputed in registers). Their
+launchers and plain-PyTorch references are hyprgen/ops/s_stage.py and ops/p_stage.py. The sweep's
+sums stay plain expressions (Triton's compiler contracts them into FMAs).
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from ... import __version__
+from ..ir import KernelIR
+from .render import jacobian_variables, parser, render, sweep_context
+from .triton_printer import TRITON_PRELUDE, triton_code
+
+
+def render_triton(ir: KernelIR, sympy_version: str) -> str:
+    """The generated Triton kernels (S-stage, P-stage) of one neuron, as module text."""
+    parse = parser(ir)
+
+    def code(text: str) -> str:
+        return triton_code(parse(text))
+
+    def tensor(text: str) -> str:
+        """Code whose value is a block tensor: a bare number is broadcast onto _zero."""
+        expr = parse(text)
+        return f"_zero + {triton_code(expr)}" if expr.is_number else triton_code(expr)
+
+    jac = ir.jacobians
+    forward = []
+    for definition in ir.definitions:
+        value = tensor(definition.expr)
+        if definition.kind == "spike":
+            value = f"({value} > 0.0).to(tl.float32)"  # H(0) = 0, as the torch backend's heaviside
+        forward.append(f"{definition.name} = {value}")
+    jacobian_lines = []
+    surrogate = ir.output.surrogate
+    if surrogate is not None:
+        spike = next(x for x in ir.definitions if x.kind == "spike")
+        psi = parse(surrogate.expr).subs(sp.Symbol("x", real=True), parse(spike.expr))
+        jacobian_lines.append(f"psi = {triton_code(psi)}")
+    jacobian_lines += [f"{name} = {code(value)}" for name, value in jac.cse]
+    jacobian_lines += [f"{name} = {code(e)}" for name, _, e in jacobian_variables(jac)]
+    sweep = sweep_context(ir, parse)
+    plain = lambda statements: [f"{s.target} = {s.value.plain()}" for s in statements]  # noqa: E731
+    context = {
+        "ir": ir, "hyprgen_version": __version__, "sympy_version": sympy_version, "prelude": TRITON_PRELUDE,
+        "carried": ir.carried, "params": [x.name for x in ir.params],
+        "forward": forward,
+        "next_state": list(zip(ir.carried, [tensor(e) for e in ir.next_state])),
+        "output": tensor(ir.output.expr),
+        "jacobians": jacobian_lines,
+        **sweep,
+        "effective_error": sweep["effective_error"].plain(),
+        "fresh_trace": [e.plain() for e in sweep["fresh_trace"]],
+        "sweep_accumulate": plain(sweep["sweep_accumulate"]),
+        "sweep_recurse": plain(sweep["sweep_recurse"]),
+        "phi": [(k, l, value) for k, row in enumerate(sweep["phi_rows"]) for l, value in enumerate(row)],
+        "theta_in": [(k, j, value) for k, row in enumerate(sweep["theta_in_rows"]) for j, value in enumerate(row)],
+    }
+    return render("triton/kernels.py.j2", **context)
