@@ -32,7 +32,7 @@ with tempfile.TemporaryDirectory() as out:
     for spec in shipped_specs():
         s = time.perf_counter()
         ir, text = generate(spec)
-        write_atomic(Path(out) / f"{ir['name']}.py", text)
+        write_atomic(Path(out) / f"{ir.name}.py", text)
         per[spec.stem] = time.perf_counter() - s
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "total_s": t2 - t1, "per_neuron_s": per}))

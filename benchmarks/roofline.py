@@ -51,8 +51,8 @@ def elementwise_ops(neuron: str) -> tuple[int, int]:
             for x in v:
                 yield from all_strings(x)
 
-    forward = [d["expr"] for d in ir["definitions"]] + list(ir["next_state"]) + [ir["output"]["expr"]]
-    jac = ir["jacobians"]
+    forward = [d.expr for d in ir.definitions] + list(ir.next_state) + [ir.output.expr]
+    jac = ir.to_dict()["jacobians"]
     jacobian = [e for _, e in jac["cse"]] + [s for k, v in jac.items() if k != "cse" for s in all_strings(v)]
     return sum(map(ops, forward)), sum(map(ops, jacobian))
 
