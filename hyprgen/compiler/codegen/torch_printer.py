@@ -5,54 +5,18 @@ so functions are only ever applied to tensors. Integer powers of symbols are exp
 """
 from __future__ import annotations
 
-import math
-
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.str import StrPrinter
 
 from ...errors import BuildError
 from .functions import calls
+from .printer import ElementwisePrinter, float_literal, mul_factors
 
 _FUNCTIONS = calls("torch")
-_RELATIONS = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "==": "==", "!=": "!="}
-
-
-def float_literal(value) -> str:
-    v = float(value)
-    if math.isfinite(v):
-        return repr(v)
-    return f"float('{v}')"
-
-
-def _mul_factors(expr: sp.Expr):
-    """Factors of a product, flattening the nested products that parse_expr(evaluate=False) makes."""
-    for a in expr.args:
-        if isinstance(a, sp.Mul):
-            yield from _mul_factors(a)
-        else:
-            yield a
-
-
-class ElementwiseLogic:
-    """Relations and &, | as elementwise operators on tensors (torch and Triton alike): always
-    parenthesised, since & and | bind tighter than comparisons in Python."""
-
-    def _print_Relational(self, expr):
-        return f"({self._print(expr.lhs)} {_RELATIONS[expr.rel_op]} {self._print(expr.rhs)})"
-
-    def _print_And(self, expr):
-        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Or(self, expr):
-        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
-
-
-class TorchPrinter(ElementwiseLogic, StrPrinter):
+class TorchPrinter(ElementwisePrinter):
     """Prints expressions over tensors (names are printed as they are)."""
 
-    def __init__(self):
-        super().__init__({"order": "none"})
+    TARGET = "torch"
 
     def _print(self, expr, **kwargs):
         if isinstance(expr, sp.Expr) and expr.is_number and not expr.is_Integer:
@@ -61,7 +25,7 @@ class TorchPrinter(ElementwiseLogic, StrPrinter):
 
     def _print_Mul(self, expr):
         # Fold every numeric factor (0.5, sqrt(2), 1/sqrt(pi), ...) into one literal.
-        factors = list(_mul_factors(expr))
+        factors = list(mul_factors(expr))
         numbers = [a for a in factors if a.is_number]
         if len(numbers) <= 1 or all(a.is_Integer for a in numbers):
             return super()._print_Mul(expr)
@@ -136,17 +100,6 @@ class TorchPrinter(ElementwiseLogic, StrPrinter):
         # torch.where of two Python numbers would give the default dtype: anchor numbers to a tensor.
         return f"torch.full_like({like}, {self._print(value)})" if value.is_number else self._print(value)
 
-    def _print_BooleanTrue(self, expr):
-        return "True"
-
-    def _print_BooleanFalse(self, expr):
-        return "False"
-
-    def _print_Symbol(self, expr):
-        return expr.name
-
-    def emptyPrinter(self, expr):
-        raise BuildError(f"no torch printer for {type(expr).__name__}: {expr}")
 
 
 def torch_code(expr: sp.Expr) -> str:

@@ -1,6 +1,6 @@
 """SymPy → Triton expression printer (the maths of the Triton target; templates hold the kernels).
 
-Mirrors torch_printer: every sub-expression without free symbols is folded to one float literal (exact
+Mirrors torch_printer (both build on printer.ElementwisePrinter): every sub-expression without free symbols is folded to one float literal (exact
 repr of the double), so functions are only ever applied to tensors, and the printed text is plain
 Python that @triton.jit parses. What differs, and why:
 
@@ -12,7 +12,7 @@ Python that @triton.jit parses. What differs, and why:
   sqrt → tl.sqrt, x**-1/2 → tl.rsqrt, a**x with a number a > 0 → tl.exp(log(a)*x); every other power
   → libdevice.pow.
 - Functions without a tl op (tan, tanh, sinh, cosh, atan, asin, acos, pow) call `libdevice.<name>`;
-  `libdevice` is the name TRITON_PRELUDE binds (triton_libdevice.py: the backend's libdevice when
+  `libdevice` is the name TRITON_PRELUDE binds (hyprgen/ops/libdevice.py: the backend's libdevice when
   compiled, NumPy when interpreted: Triton 3.x cannot interpret libdevice).
 - Heaviside and sign are tl.where expressions in the operand's dtype: H(0) = 0 as the torch backend's
   heaviside, sign(0) = sign(nan) = 0 as torch.sign. Their operand's text appears 2 (H) or 3 (sign)
@@ -36,12 +36,11 @@ from sympy.core.relational import Relational
 from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import BooleanAtom
 from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.str import StrPrinter
 
 from ...contract import TRITON_NAMES
 from ...errors import BuildError
 from .functions import calls
-from .torch_printer import ElementwiseLogic, _mul_factors, float_literal
+from .printer import ElementwisePrinter, float_literal, mul_factors
 
 # SymPy function → Triton callable (codegen/functions.py): tl builtins, and libdevice where Triton has
 # none; the rest (sign, Heaviside as tl.where; Max, Min, Piecewise) by methods of the printer.
@@ -89,11 +88,11 @@ def _integer_exponent(e: sp.Expr) -> int | None:
     return int(v) if math.isfinite(v) and v.is_integer() else None
 
 
-class TritonPrinter(ElementwiseLogic, StrPrinter):
+class TritonPrinter(ElementwisePrinter):
     """Prints expressions over Triton tensors (names are printed as they are)."""
 
-    def __init__(self):
-        super().__init__({"order": "none"})
+    TARGET = "Triton"
+    RESERVED = RESERVED_NAMES
 
     # -- dispatch and precedence -------------------------------------------------------------------
 
@@ -146,7 +145,7 @@ class TritonPrinter(ElementwiseLogic, StrPrinter):
         return head + "".join(f" {sign} {text}" for sign, text in out[1:])
 
     def _print_Mul(self, expr):
-        factors = list(_mul_factors(expr))
+        factors = list(mul_factors(expr))
         numbers = [a for a in factors if a.is_number]
         coeff = _number(sp.Mul(*numbers)) if numbers else 1.0
         numerator, denominator = [], []
@@ -250,20 +249,6 @@ class TritonPrinter(ElementwiseLogic, StrPrinter):
             return "False" if arg == sp.true else "True"
         return f"(~{self._print(arg)})"
 
-    def _print_BooleanTrue(self, expr):
-        return "True"
-
-    def _print_BooleanFalse(self, expr):
-        return "False"
-
-    def _print_Symbol(self, expr):
-        if expr.name in RESERVED_NAMES:
-            raise BuildError(f"symbol '{expr.name}' would shadow a name the Triton code uses "
-                             f"({', '.join(sorted(RESERVED_NAMES))}); rename it")
-        return expr.name
-
-    def emptyPrinter(self, expr):
-        raise BuildError(f"no Triton printer for {type(expr).__name__}: {expr}")
 
 
 def triton_code(expr: sp.Basic) -> str:
@@ -287,10 +272,10 @@ def _literals(expr: sp.Basic):
         yield _number(expr)
         return
     if isinstance(expr, sp.Mul):
-        numbers = [a for a in _mul_factors(expr) if a.is_number]
+        numbers = [a for a in mul_factors(expr) if a.is_number]
         if numbers:
             yield _number(sp.Mul(*numbers))
-        for a in _mul_factors(expr):
+        for a in mul_factors(expr):
             if not a.is_number:
                 yield from _literals(a)
         return
