@@ -4,7 +4,7 @@ A checkpoint is a dict of tensors and plain Python values (so `torch.load(weight
 it; nothing in it is unpickled as code):
 
     format, format_version, hyprgen_version
-    config      the run's resolved options (hyprgen/train_options.py)
+    config      the run's resolved options (options.py)
     model       RSNN.state_dict()
     optimizer   optimizer.state_dict()
     scheduler   LR scheduler state_dict, or None (constant learning rate)

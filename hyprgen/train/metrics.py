@@ -5,7 +5,10 @@ An event is a flat dict of JSON values, one line of metrics.jsonl:
    "rss_mb", and for HYPR "learner_bytes"} after every optimizer step (a step = one batch; in
    streaming mode one piece of the stream, with an optimizer step per chunk inside it);
 - {"event": "epoch", "epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-   ["val_loss", "val_accuracy"], "lr", "elapsed", "peak_memory_mb", "rss_mb"} after each epoch.
+   "test_spike_rate", ["val_loss", "val_accuracy", "val_spike_rate"], "lr", "elapsed", "peak_memory_mb",
+   "rss_mb"} after each epoch (a spike rate: the first hidden layer's spikes per neuron and step);
+- with --initial-eval, first {"event": "initial", "epoch": 0, "step": 0, the test (and val) fields, "lr",
+   "elapsed": 0, "peak_memory_mb", "rss_mb"}: the network before any step.
 "elapsed" is training seconds (resumed runs continue the count); "peak_memory_mb" is the process's
 peak RSS (CPU) or torch's peak allocation (CUDA); "rss_mb" the current RSS (None where /proc is
 missing); "learner_bytes" the bytes of the tensors HYPR carries from chunk to chunk.

@@ -11,7 +11,9 @@ Kinds of option:
   is an error, and the resolved config holds only the current task's;
 - controls (`control=True`) belong to one invocation (where to write, whether to resume, ...).
 
-This module stays free of torch so that `hyprgen --help` starts quickly.
+This module stays free of torch so that `hyprgen --help` starts quickly: the task names come from
+hyprgen.data and the methods from learners.py (both torch-free at import), and HYPR's backend rules
+from runtime.hypr.option_problem, imported only when a run's options are checked.
 """
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data import TASKS
 from ..errors import HyprgenError
+from .learners import METHODS, OWNER
 
 try:
     import tomllib
@@ -30,9 +34,6 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
         import tomli as tomllib
     except ModuleNotFoundError:
         tomllib = None
-
-METHODS = ("hypr", "bptt", "eprop")
-TASKS = ("cue", "ecg", "shd", "digits")  # hyprgen.data.TASKS (which imports torch)
 
 
 @dataclass(frozen=True)
@@ -70,21 +71,38 @@ OPTIONS = (
            "in the parameter's raw (trained) space, e.g. 'b_offset=uniform(-5.3, -3.0)' "
            "(uniform(lo, hi), normal(mean, std) or constant(v); quote it in a shell)", "model",
            metavar="NAME=DIST(ARGS)"),
+    Option("param_init_seed", "int", None, "draw the --param-init values after building the network, from a "
+           "generator of their own seeded with this (without it they are drawn from the network's generator "
+           "while it is built, which gives other, equally distributed values)", "model"),
     Option("method", "str", "hypr", "learning rule", "learning", choices=METHODS),
     Option("chunk", "int", 64, "HYPR chunk length λ", "learning"),
-    Option("backend", "str", "torch", "HYPR backend (triton: CUDA, or the slow interpreter on a CPU)", "learning",
-           choices=("torch", "triton")),
+    Option("backend", "str", "torch", "HYPR backend: torch, or triton (CUDA, or the slow interpreter on a CPU); "
+           "checked by HYPR's own rules (runtime/hypr.py option_problem)", "learning"),
     Option("drop_spike_paths", "bool", False, "HYPR without the neuron-local spike paths (as the authors' "
            "release)", "learning"),
+    Option("detach_recurrent", "bool", False, "BPTT without the gradient paths through W_rec's input o^{t-1} (a "
+           "diagnostic: with one hidden layer and a linear readout it is the gradient HYPR computes, docs/hypr.md "
+           "§8)", "learning"),
     Option("stream", "bool", False, "streaming mode: the cue trials as one endless input per batch element, an "
            "optimizer step per chunk, state and traces carried throughout (HYPR only)", "learning"),
     Option("epochs", "int", 8, "epochs", "learning"),
     Option("batch_size", "int", 32, "batch size", "learning"),
     Option("optimizer", "str", "adam", "optimizer", "learning", choices=("adam", "sgd")),
     Option("lr", "float", 0.01, "learning rate", "learning"),
-    Option("lr_schedule", "str", "constant", "learning rate per epoch: constant, or linear decay "
-           "lr·(1 − epoch/epochs) as in the BRF paper", "learning", choices=("constant", "linear")),
-    Option("seed", "int", 0, "seed of the weights (seed) and of the training data (seed + 1)", "learning"),
+    Option("lr_schedule", "str", "constant", "learning rate: constant; linear, the decay lr·(1 − epoch/epochs) "
+           "after each epoch as in the BRF paper; or linear_step, lr·(1 − step/steps) after each optimizer step "
+           "(steps = epochs × batches per epoch)", "learning", choices=("constant", "linear", "linear_step")),
+    Option("seed", "int", 0, "seed of the weights (seed) and of the training data (seed + 1, or --data-seed)",
+           "learning"),
+    Option("data_seed", "int", None, "seed of the training data's generator (batch order, cue draws) instead of "
+           "--seed + 1", "learning"),
+    Option("eval_batch_size", "int", None, "batch size of the test and validation evaluations (default: "
+           "--batch-size; the results depend on it only by rounding)", "learning"),
+    Option("initial_eval", "bool", False, "also evaluate before the first step (an \"initial\" event in "
+           "metrics.jsonl)", "learning"),
+    Option("stop_on_nonfinite", "bool", False, "end the run after an epoch whose training loss was not finite "
+           "somewhere (NaN or ±inf): that epoch is evaluated and saved, and the summary says why the run ended",
+           "learning"),
     Option("device", "str", "cpu", "torch device", "learning"),
     Option("threads", "int", 1, "torch intra-op threads on a CPU; 0: torch's default. One is the default because "
            "these networks' ops are too small to gain from more, and on a busy machine more threads stall each "
@@ -99,6 +117,9 @@ OPTIONS = (
     Option("resume", "bool", False, "continue the run in --out from its checkpoint", "run directory", control=True),
     Option("stop_after", "int", None, "stop after N optimizer steps of this invocation, saving a checkpoint",
            "run directory", control=True, metavar="N"),
+    Option("time_limit", "float", None, "end training at the first step boundary after S seconds of training "
+           "(a resumed run counts its earlier seconds): the epoch in progress is evaluated as the last one and the "
+           "run finishes with a summary (a --resume continues it)", "run directory", control=True, metavar="S"),
     Option("json", "str", None, "print the final summary as JSON on stdout (the report goes to stderr), or write it "
            "to FILE", "run directory", control=True, metavar="FILE"),
     Option("quiet", "bool", False, "no progress bars and no per-epoch lines", "run directory", control=True),
@@ -211,13 +232,16 @@ def controls(args: argparse.Namespace) -> dict:
     values = {o.name: _pick(o, args, file, {})[0] for o in OPTIONS if o.control}
     if values["stop_after"] is not None and values["stop_after"] < 1:
         raise HyprgenError(f"--stop-after {values['stop_after']}: must be at least 1 step")
+    if values["time_limit"] is not None and not values["time_limit"] > 0:
+        raise HyprgenError(f"--time-limit {values['time_limit']}: must be a positive number of seconds")
     return values
 
 
 def resolve(args: argparse.Namespace, base: dict | None = None) -> dict:
     """The run's config {name: value}: defaults < base (a checkpoint's config) < --config < command line.
-    Holds every run option, the task options of the chosen task only; checked, or a HyprgenError
-    that names the option and where its value came from."""
+    Holds every run option that has a value (None means "the default behaviour", e.g. --data-seed:
+    such options are left out, as config.toml leaves them out), the task options of the chosen task
+    only; checked, or a HyprgenError that names the option and where its value came from."""
     file = load_file(args.config) if args.config else {}
     base = base or {}
     sources = {}
@@ -236,7 +260,7 @@ def resolve(args: argparse.Namespace, base: dict | None = None) -> dict:
     if task == "cue":
         _cue_length(config, sources)
     _check_values(config, sources)
-    return config
+    return {name: value for name, value in config.items() if value is not None}
 
 
 def _pick(o: Option, args, file: dict, base: dict) -> tuple[object, str]:
@@ -266,7 +290,7 @@ def _cue_length(config: dict, sources: dict) -> None:
     config["delay"] = seq_len - frame
 
 
-_POSITIVE = ("delay", "epoch_batches", "test_samples", "chunk", "epochs", "batch_size")
+_POSITIVE = ("delay", "epoch_batches", "test_samples", "chunk", "epochs", "batch_size", "eval_batch_size")
 
 
 def _check_values(config: dict, sources: dict) -> None:
@@ -274,7 +298,7 @@ def _check_values(config: dict, sources: dict) -> None:
         raise HyprgenError(f"{flag(name)} {_show(config[name])} ({sources[name]}): {why}")
 
     for name in _POSITIVE:
-        if name in config and config[name] < 1:
+        if config.get(name) is not None and config[name] < 1:
             bad(name, "must be at least 1")
     if any(h < 1 for h in config["hidden"]):
         bad("hidden", "layer sizes must be at least 1")
@@ -284,20 +308,35 @@ def _check_values(config: dict, sources: dict) -> None:
         bad("checkpoint_every", "must be 0 (epoch ends only) or a number of steps")
     if "val_fraction" in config and not 0 <= config["val_fraction"] < 1:
         bad("val_fraction", "must be in [0, 1)")
-    if config["method"] != "hypr":
-        for name in ("stream", "drop_spike_paths"):
-            if config[name]:
-                bad(name, f"needs --method hypr, not {config['method']}")
-        if config["backend"] != "torch":
-            bad("backend", f"is a HYPR backend; --method {config['method']} runs on torch")
-    if config["drop_spike_paths"] and config["backend"] != "torch":
-        bad("drop_spike_paths", "is an option of --backend torch")
+    method = config["method"]
+    if config["stream"] and method != "hypr":
+        bad("stream", f"needs --method hypr, not {method}")
+    for name, owner in OWNER.items():
+        # every run carries a chunk (so that runs of several methods compare), the other options of a
+        # learner must stay at their defaults for the other methods
+        if name in config and name != "chunk" and owner != method and config[name] != BY_NAME[name].default:
+            bad(name, f"needs --method {owner}, not {method}")
+    if method == "hypr":
+        _check_hypr(config, sources)
     if config["stream"] and config["task"] != "cue":
         bad("stream", f"streams the endless cue task; task {config['task']} is a fixed dataset")
     try:
         parse_param_init(config["param_init"])
     except ValueError as e:
         bad("param_init", str(e))
+    if config.get("param_init_seed") is not None and not config["param_init"]:
+        bad("param_init_seed", "seeds the draws of --param-init, and none is given")
+
+
+def _check_hypr(config: dict, sources: dict) -> None:
+    """HYPR's backend rules, as HYPR.__init__ applies them (runtime/hypr.py states them once)."""
+    from ..runtime.hypr import option_problem  # torch: only here, where a run's options are checked
+
+    problem = option_problem(backend=config["backend"], drop_spike_paths=config["drop_spike_paths"])
+    if problem is not None:
+        given = ", ".join(f"{flag(name)} {_show(config[name])} ({sources[name]})"
+                          for name in ("backend", "drop_spike_paths"))
+        raise HyprgenError(f"{given}: {problem}")
 
 
 _INIT = re.compile(r"^\s*(\w+)\s*=\s*(uniform|normal|constant)\s*\(([^()]*)\)\s*$")

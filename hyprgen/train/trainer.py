@@ -1,9 +1,13 @@
 """`hyprgen train`: train an RSNN on a built-in task with HYPR, BPTT or per-step e-prop.
 
 Default: a BRF network trained with HYPR (λ = 64) on the delayed cue task (delay 100 steps); about a
-minute on a laptop CPU. A run: options resolved (train_options.py) → task, network, learner,
-optimizer, LR schedule → epochs of optimizer steps, each epoch ending with a test evaluation → a
-summary table (train_report.py), plots (plots.py).
+minute on a laptop CPU. A run: options resolved (options.py) → task, network, learner, optimizer, LR
+schedule (assemble.py) → epochs of optimizer steps, each epoch ending with a test evaluation
+(evaluation.py) → a summary table (report.py), plots (plots.py).
+
+A run ends after its last epoch, or early: --time-limit (at a step boundary; the epoch in progress is
+evaluated as the last) or --stop-on-nonfinite (after an epoch with a NaN/inf loss); the summary's
+"ended" says which. --stop-after and SIGINT/SIGTERM instead stop it for a later --resume.
 
 With --out DIR the run directory holds config.toml, metrics.jsonl (metrics.py), checkpoint.pt
 (checkpoint.py: after every epoch, every --checkpoint-every steps, and on SIGINT/SIGTERM) and the
@@ -26,17 +30,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..data import iterate, make_task
+from ..data import iterate
 from ..errors import HyprgenError
-from ..runtime import BPTT, HYPR, RSNN, EProp
-from ..runtime import losses
-from . import checkpoint, plots
+from ..runtime import HYPR
+from . import assemble, checkpoint, plots
 from .checkpoint import CheckpointError
+from .evaluation import evaluate
 from .metrics import MetricsLog, carried_bytes, peak_memory_mb, rss_mb
-from .options import OPTIONS, STDOUT, controls, parse_param_init, resolve, to_toml
+from .options import STDOUT, controls, resolve, to_toml
 from .report import epoch_line, header, summary_table
 
-TASK_KWARGS = {"data_dir": "directory", "digits_mode": "mode"}  # option name → make_task keyword
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}           # 128 + signal number, as shells report
 
 
@@ -76,6 +79,12 @@ class StopSignals:
 
 
 def main(args) -> int:
+    return prepare(args).run()
+
+
+def prepare(args) -> Trainer:
+    """The Trainer of `hyprgen train ARGS` (an argparse namespace of options.add_arguments), begun:
+    a fresh run, or with --resume the state of --out's checkpoint."""
     ctl = controls(args)
     run_dir = Path(ctl["out"]) if ctl["out"] else None
     path = run_dir / checkpoint.FILENAME if run_dir else None
@@ -94,22 +103,14 @@ def main(args) -> int:
                                "choose another --out")
     trainer = Trainer(config, ctl, run_dir, report=sys.stderr if ctl["json"] == STDOUT else sys.stdout)
     trainer.begin(saved)
-    return trainer.run()
-
-
-def task_options(config: dict) -> dict:
-    """make_task's keyword options from the config's task options."""
-    return {TASK_KWARGS.get(o.name, o.name): config[o.name] for o in OPTIONS if o.tasks and o.name in config}
-
-
-def epoch_length(task, batch_size: int) -> int:
-    """Batches in one epoch of task.train_batches(batch_size, ...) (for progress bars and messages)."""
-    if hasattr(task, "epoch_batches"):  # the cue stream
-        return task.epoch_batches
-    return math.ceil(len(task.train) / batch_size)
+    return trainer
 
 
 class Trainer:
+    """One run: a resolved config (options.resolve) and the invocation's controls (options.controls).
+    begin(saved) starts it fresh or from a checkpoint, run() trains it to its end and returns the exit
+    code; log.events and summary() hold what it measured."""
+
     def __init__(self, config: dict, ctl: dict, run_dir: Path | None, report):
         self.config, self.ctl, self.run_dir, self.report = config, ctl, run_dir, report
         c = config
@@ -118,27 +119,17 @@ class Trainer:
             raise HyprgenError(f"--threads must be 0 (torch's default) or positive, got {c['threads']}")
         if c["threads"]:
             torch.set_num_threads(c["threads"])
-        self.task = make_task(c["task"], **task_options(c))
+        self.task = assemble.build_task(c)
         torch.manual_seed(c["seed"])
-        self.net = RSNN(self.task.n_in, c["hidden"], self.task.n_out, neuron=c["neuron"], readout=c["readout"],
-                        seed=c["seed"], weight_scale=c["weight_scale"],
-                        param_init=parse_param_init(c["param_init"])).to(self.device)
-        try:
-            self.learner = (HYPR(self.net, chunk=c["chunk"], loss=self.task.loss, backend=c["backend"],
-                                 drop_spike_paths=c["drop_spike_paths"]) if c["method"] == "hypr"
-                            else BPTT(self.net, loss=self.task.loss) if c["method"] == "bptt"
-                            else EProp(self.net, loss=self.task.loss))
-        except ValueError as e:  # e.g. a neuron the Triton backend cannot run
-            raise HyprgenError(f"--method {c['method']} --backend {c['backend']}: {e}") from None
-        optimizer = torch.optim.Adam if c["optimizer"] == "adam" else torch.optim.SGD
-        self.optimizer = optimizer(self.net.parameters(), lr=c["lr"])
-        # BRF's schedule: lr · (1 − epoch/epochs), stepped after each epoch
-        self.scheduler = (torch.optim.lr_scheduler.LinearLR(self.optimizer, 1.0, 0.0, total_iters=c["epochs"])
-                          if c["lr_schedule"] == "linear" else None)
-        self.data = torch.Generator().manual_seed(c["seed"] + 1)
-        self.batches_per_epoch = epoch_length(self.task, c["batch_size"])
+        self.net = assemble.build_network(c, self.task, self.device)
+        self.learner = assemble.build_learner(c, self.net, self.task)
+        self.optimizer = assemble.build_optimizer(c, self.net)
+        self.batches_per_epoch = assemble.epoch_length(self.task, c["batch_size"])
+        self.scheduler = assemble.build_scheduler(c, self.optimizer, self.batches_per_epoch)
+        self.data = assemble.data_generator(c)
         self.progress = Progress(epoch_data=self.data.get_state())
         self.log: MetricsLog | None = None
+        self.ended: str | None = None       # why the run ended before its last epoch, if it did
         self._carried: dict[int, int] = {}  # sequence-mode HYPR: batch size → carried bytes
         self._start = 0.0
 
@@ -146,10 +137,15 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return self.run_dir / checkpoint.FILENAME if self.run_dir else None
 
+    @property
+    def eval_batch_size(self) -> int:
+        return self.config.get("eval_batch_size") or self.config["batch_size"]
+
     # -- start or resume -------------------------------------------------------------------------
 
     def begin(self, saved: dict | None) -> None:
-        """A fresh run (saved None) or the state of a checkpoint; then config.toml and metrics.jsonl."""
+        """A fresh run (saved None) or the state of a checkpoint; then config.toml and metrics.jsonl
+        (with --initial-eval, a fresh run's first event evaluates the initial network)."""
         print(header(self.config, self.task, self.batches_per_epoch), file=self.report)
         if saved is not None:
             self._restore(saved)
@@ -160,6 +156,10 @@ class Trainer:
                                                               "this run (use it with --config)"))
             metrics = self.run_dir / "metrics.jsonl"
         self.log = MetricsLog(metrics, saved and saved["metrics"])
+        if saved is None and self.config.get("initial_eval"):
+            self.log.add({"event": "initial", "epoch": 0, "step": 0, **self._evaluations(),
+                          "lr": self.optimizer.param_groups[0]["lr"], "elapsed": 0.0,
+                          "peak_memory_mb": peak_memory_mb(self.device), "rss_mb": rss_mb()})
 
     def _restore(self, saved: dict) -> None:
         path = self.checkpoint_path
@@ -197,14 +197,26 @@ class Trainer:
                         steps_here += 1
                         bar.update()
                         bar.set_postfix(loss=f"{p.batches[-1][0]:.3f}")
-                        if stop.received or steps_here == self.ctl["stop_after"]:
+                        if stop.received or steps_here == self.ctl["stop_after"] or self._out_of_time():
                             break
                 if stop.received or steps_here == self.ctl["stop_after"]:
                     return self._stop(stop.received)
                 self._end_epoch()
                 if stop.received:
                     return self._stop(stop.received)
+                if self.ended:
+                    print(f"hyprgen: the run ends early: {self.ended}", file=self.report, flush=True)
+                    break
         return self._finish()
+
+    def _out_of_time(self) -> bool:
+        """--time-limit passed (checked after each step): the epoch in progress ends, and the run after it."""
+        limit = self.ctl.get("time_limit")
+        if limit is None or time.perf_counter() - self._start < limit:
+            return False
+        p = self.progress
+        self.ended = f"time limit of {limit:g} s reached after {p.step} steps (epoch {p.epoch + 1}, batch {p.batch})"
+        return True
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One optimizer step on batch x [b, T, n_in], y [b, T] (streaming: an update per chunk)."""
@@ -221,6 +233,8 @@ class Trainer:
         if isinstance(self.learner, HYPR):
             event["learner_bytes"] = self._learner_bytes(x.shape[0])
         self.log.add(event)
+        if self.config["lr_schedule"] == "linear_step":
+            self.scheduler.step()
         every = self.config["checkpoint_every"]
         if every and p.step % every == 0:
             self._save()
@@ -231,34 +245,30 @@ class Trainer:
         sizes = sum(b[2] for b in p.batches)
         event = {"event": "epoch", "epoch": p.epoch + 1, "step": p.step,
                  "train_loss": sum(b[0] * b[2] for b in p.batches) / sizes,
-                 "train_accuracy": sum(b[1] * b[2] for b in p.batches) / sizes}
-        event["test_loss"], event["test_accuracy"] = self.evaluate(self.task.test_batches(c["batch_size"]))
-        val = getattr(self.task, "val", None)
-        if val is not None:
-            event["val_loss"], event["val_accuracy"] = self.evaluate(iterate(val, c["batch_size"], None, shuffle=False))
-        event.update(lr=self.optimizer.param_groups[0]["lr"], **self._resources())
+                 "train_accuracy": sum(b[1] * b[2] for b in p.batches) / sizes,
+                 **self._evaluations(), "lr": self.optimizer.param_groups[0]["lr"], **self._resources()}
         if isinstance(self.learner, HYPR):
             event["learner_bytes"] = self.log.events[-1]["learner_bytes"]
         self.log.add(event)
-        if self.scheduler is not None:
+        if c["lr_schedule"] == "linear":
             self.scheduler.step()
+        if c.get("stop_on_nonfinite") and not all(math.isfinite(b[0]) for b in p.batches):
+            self.ended = f"a training loss in epoch {p.epoch + 1} was not finite (--stop-on-nonfinite)"
         # the epoch's batches are all drawn: the generator stands at the next epoch's start
         p.epoch, p.batch, p.batches, p.epoch_data = p.epoch + 1, 0, [], self.data.get_state()
         if not self.ctl["quiet"]:
             print(epoch_line(event, self.config, self.task), file=self.report, flush=True)
         self._save()
 
-    @torch.no_grad()
-    def evaluate(self, batches) -> tuple[float, float]:
-        """(mean loss, accuracy) over all batches, each sequence from the zero state."""
-        outputs, targets = [], []
-        for x, y in batches:
-            outputs.append(self.net(x.to(self.device))[0])
-            targets.append(y.to(self.device))
-        out, y = torch.cat(outputs), torch.cat(targets)
-        kind = self.task.loss
-        loss = losses.loss_sum(kind, out, y, None) / losses.default_normalizer(kind, y, None, self.net.n_out)
-        return loss.item(), self.task.accuracy(out, y)
+    def _evaluations(self) -> dict:
+        """test_loss, test_accuracy, test_spike_rate, and val_* where a validation part is held out."""
+        batch = self.eval_batch_size
+        fields = evaluate(self.net, self.task, self.task.test_batches(batch), self.device).event_fields("test")
+        val = getattr(self.task, "val", None)
+        if val is not None:
+            fields.update(evaluate(self.net, self.task, iterate(val, batch, None, shuffle=False),
+                                   self.device).event_fields("val"))
+        return fields
 
     # -- measurements and saving ----------------------------------------------------------------
 
@@ -320,7 +330,8 @@ class Trainer:
                 "chunk": c["chunk"], "stream": c["stream"], "seq_len": self.task.seq_len, "epochs": p.epoch,
                 "steps": p.step, **results, "seconds": p.elapsed, "peak_memory_mb": peak_memory_mb(self.device),
                 "memory_kind": "GPU allocated" if self.device.type == "cuda" else "process RSS",
-                "learner_bytes": last.get("learner_bytes"), "out": None if self.run_dir is None else str(self.run_dir)}
+                "learner_bytes": last.get("learner_bytes"), "ended": self.ended,
+                "out": None if self.run_dir is None else str(self.run_dir)}
 
     def _plots(self) -> None:
         if not plots.available():
