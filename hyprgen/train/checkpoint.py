@@ -13,8 +13,9 @@ it; nothing in it is unpickled as code):
     progress    {"epoch": epochs done, "batch": batches done in the current epoch, "step": optimizer
                  steps done, "epoch_data": the training-data generator's state when the current
                  epoch began (resume replays the epoch's batches up to "batch": any task, any
-                 batching, no task support needed), "elapsed": seconds trained,
-                 "batches": [[loss, accuracy, batch size], ...] of the current epoch so far}
+                 batching, no task support needed), "elapsed": seconds trained, "cpu": CPU
+                 seconds trained, "batches": [[loss, accuracy, batch size], ...] of the current
+                 epoch so far}
     stream      HYPR.stream_state() in streaming mode (states and traces), else {}
     metrics     every metrics.jsonl event so far (the file is rewritten from it on resume)
 

@@ -1,17 +1,20 @@
 """What `hyprgen train` records: metrics.jsonl events and the memory figures in them.
 
 An event is a flat dict of JSON values, one line of metrics.jsonl:
-- {"event": "step", "epoch", "batch", "step", "loss", "accuracy", "lr", "elapsed", "peak_memory_mb",
-   "rss_mb", and for HYPR "learner_bytes"} after every optimizer step (a step = one batch; in
-   streaming mode one piece of the stream, with an optimizer step per chunk inside it);
+- {"event": "step", "epoch", "batch", "step", "loss", "accuracy", "lr", "elapsed", "cpu_s",
+   "peak_memory_mb", "rss_mb", and for HYPR "learner_bytes"} after every optimizer step (a step =
+   one batch; in streaming mode one piece of the stream, with an optimizer step per chunk inside it);
 - {"event": "epoch", "epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-   "test_spike_rate", ["val_loss", "val_accuracy", "val_spike_rate"], "lr", "elapsed", "peak_memory_mb",
-   "rss_mb"} after each epoch (a spike rate: the first hidden layer's spikes per neuron and step);
-- with --initial-eval, first {"event": "initial", "epoch": 0, "step": 0, the test (and val) fields, "lr",
-   "elapsed": 0, "peak_memory_mb", "rss_mb"}: the network before any step.
-"elapsed" is training seconds (resumed runs continue the count); "peak_memory_mb" is the process's
-peak RSS (CPU) or torch's peak allocation (CUDA); "rss_mb" the current RSS (None where /proc is
-missing); "learner_bytes" the bytes of the tensors HYPR carries from chunk to chunk.
+   "test_spike_rate", ["val_loss", "val_accuracy", "val_spike_rate"], "lr", "elapsed", "cpu_s",
+   "peak_memory_mb", "rss_mb"} after each epoch (a spike rate: the first hidden layer's spikes per
+   neuron and step, evaluation.py);
+- with --initial-eval, first {"event": "initial", "epoch": 0, "step": 0, the test (and val) fields,
+   "lr", "elapsed": 0, "cpu_s": 0, "peak_memory_mb", "rss_mb"}: the network before any step.
+"elapsed" is training seconds (resumed runs continue the count), "cpu_s" the process's CPU seconds
+in that time (all threads: above "elapsed" with several busy threads, below it while other
+processes hold the cores); "peak_memory_mb" is the process's peak RSS (CPU) or torch's peak
+allocation (CUDA); "rss_mb" the current RSS (None where /proc is missing); "learner_bytes" the
+bytes of the tensors HYPR carries from chunk to chunk.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from pathlib import Path
 import torch
 
 
-TIMING = ("elapsed", "peak_memory_mb", "rss_mb")  # fields that differ between identical runs
+TIMING = ("elapsed", "cpu_s", "peak_memory_mb", "rss_mb")  # fields that differ between identical runs
 
 
 class MetricsLog:

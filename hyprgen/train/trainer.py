@@ -52,6 +52,7 @@ class Progress:
     step: int = 0                           # optimizer steps (batches) done in total
     epoch_data: torch.Tensor | None = None  # the data generator's state at the start of the current epoch
     elapsed: float = 0.0                    # training seconds
+    cpu: float = 0.0                        # CPU seconds of the process while training (all threads)
     batches: list = field(default_factory=list)  # [loss, accuracy, batch size] of this epoch's batches
 
 
@@ -131,7 +132,7 @@ class Trainer:
         self.log: MetricsLog | None = None
         self.ended: str | None = None       # why the run ended before its last epoch, if it did
         self._carried: dict[int, int] = {}  # sequence-mode HYPR: batch size → carried bytes
-        self._start = 0.0
+        self._start = self._cpu_start = 0.0
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -158,7 +159,7 @@ class Trainer:
         self.log = MetricsLog(metrics, saved and saved["metrics"])
         if saved is None and self.config.get("initial_eval"):
             self.log.add({"event": "initial", "epoch": 0, "step": 0, **self._evaluations(),
-                          "lr": self.optimizer.param_groups[0]["lr"], "elapsed": 0.0,
+                          "lr": self.optimizer.param_groups[0]["lr"], "elapsed": 0.0, "cpu_s": 0.0,
                           "peak_memory_mb": peak_memory_mb(self.device), "rss_mb": rss_mb()})
 
     def _restore(self, saved: dict) -> None:
@@ -184,6 +185,7 @@ class Trainer:
     def run(self) -> int:
         c, p = self.config, self.progress
         self._start = time.perf_counter() - p.elapsed
+        self._cpu_start = time.process_time() - p.cpu
         steps_here = 0
         quiet = self.ctl["quiet"] or not sys.stderr.isatty()
         with StopSignals() as stop:
@@ -273,8 +275,9 @@ class Trainer:
     # -- measurements and saving ----------------------------------------------------------------
 
     def _resources(self) -> dict:
-        self.progress.elapsed = time.perf_counter() - self._start
-        return {"elapsed": self.progress.elapsed, "peak_memory_mb": peak_memory_mb(self.device), "rss_mb": rss_mb()}
+        p = self.progress
+        p.elapsed, p.cpu = time.perf_counter() - self._start, time.process_time() - self._cpu_start
+        return {"elapsed": p.elapsed, "cpu_s": p.cpu, "peak_memory_mb": peak_memory_mb(self.device), "rss_mb": rss_mb()}
 
     def _learner_bytes(self, batch: int) -> int:
         if self.config["stream"]:
@@ -287,7 +290,7 @@ class Trainer:
         if self.run_dir is None:
             return
         p = self.progress
-        p.elapsed = time.perf_counter() - self._start
+        p.elapsed, p.cpu = time.perf_counter() - self._start, time.process_time() - self._cpu_start
         checkpoint.save(self.checkpoint_path, {
             "config": self.config, "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
