@@ -136,7 +136,6 @@ def adex_p_stage_kernel(
         # the local Jacobians at (r^{τ-1}, I^τ, θ), structural zeros left out
         exp_arg = 25.2 + 0.5*v
         v_tilde = -3.7686832740213516 + 0.10676156583629892*tl.exp(exp_arg) + 1.601423487544484*I + 0.9466192170818506*v - 0.05338078291814946*w
-        w_tilde = w + 0.5*(-w + a*(70.6 + v))/tau_w
         h = 1.3377483443708609 + 0.033112582781456956*v_tilde
         z_new = (h > 0.0).to(tl.float32)
         reset0 = z_new

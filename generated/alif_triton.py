@@ -148,7 +148,6 @@ def alif_p_stage_kernel(
         reset0 = threshold*z
         u_new = -reset0 + I*(1.0 - tl.exp(-1.0/tau_u)) + u*tl.exp(-1.0/tau_u)
         h = u_new - threshold
-        z_new = (h > 0.0).to(tl.float32)
 
         psi = 0.45878362246164756*tl.exp(-2.0*h*h) - 0.009973557010035817*tl.exp(-0.05555555555555555*(0.5 + h)*(0.5 + h)) - 0.009973557010035817*tl.exp(-0.05555555555555555*(-0.5 + h)*(-0.5 + h))
         t0 = tl.exp(-1.0/tau_u)

@@ -51,6 +51,11 @@ def brf_exp_s_stage_kernel(
     u = tl.load(_r0 + 0 * _Bn + _e, mask=_ok, other=0.0)
     v = tl.load(_r0 + 1 * _Bn + _e, mask=_ok, other=0.0)
     q = tl.load(_r0 + 2 * _Bn + _e, mask=_ok, other=0.0)
+    # what depends on θ only, once for the chunk
+    omega_value = tl.abs(omega)
+    b_offset_value = tl.exp(b_offset)
+    cos_w = tl.cos(0.01*omega_value)
+    sin_w = tl.sin(0.01*omega_value)
     _k = tl.arange(0, BLOCK_K)
     for _t in range(_lam):
         _slab = _t * _Bn                                                               # int64
@@ -68,12 +73,8 @@ def brf_exp_s_stage_kernel(
         tl.store(_r_prev + (_t * 3 + 0) * _Bn + _e, u, mask=_ok)
         tl.store(_r_prev + (_t * 3 + 1) * _Bn + _e, v, mask=_ok)
         tl.store(_r_prev + (_t * 3 + 2) * _Bn + _e, q, mask=_ok)
-        omega_value = tl.abs(omega)
-        b_offset_value = tl.exp(b_offset)
         b = -b_offset_value - q
         rho = tl.exp(0.01*b)
-        cos_w = tl.cos(0.01*omega_value)
-        sin_w = tl.sin(0.01*omega_value)
         u_new = 0.01*I + rho*(cos_w*u - sin_w*v)
         v_new = rho*(cos_w*v + sin_w*u)
         h = -1.0 + u_new - q
@@ -117,6 +118,11 @@ def brf_exp_p_stage_kernel(
     _zero = tl.full([BLOCK], 0.0, tl.float32)
     omega = tl.load(_theta + 0 * _n + _i, mask=_ok, other=1.0)
     b_offset = tl.load(_theta + 1 * _n + _i, mask=_ok, other=1.0)
+    # what depends on θ only, once for the chunk
+    omega_value = tl.abs(omega)
+    b_offset_value = tl.exp(b_offset)
+    cos_w = tl.cos(0.01*omega_value)
+    sin_w = tl.sin(0.01*omega_value)
     _q_0 = _zero
     _q_1 = _zero
     _q_2 = _zero
@@ -147,16 +153,10 @@ def brf_exp_p_stage_kernel(
         I = tl.load(_cur + _slab + _e, mask=_ok, other=0.0)
         _sig = tl.load(_signal + _slab + _e, mask=_ok, other=0.0)
         # the local Jacobians at (r^{τ-1}, I^τ, θ), structural zeros left out
-        omega_value = tl.abs(omega)
-        b_offset_value = tl.exp(b_offset)
         b = -b_offset_value - q
         rho = tl.exp(0.01*b)
-        cos_w = tl.cos(0.01*omega_value)
-        sin_w = tl.sin(0.01*omega_value)
         u_new = 0.01*I + rho*(cos_w*u - sin_w*v)
-        v_new = rho*(cos_w*v + sin_w*u)
         h = -1.0 + u_new - q
-        z_new = (h > 0.0).to(tl.float32)
 
         psi = 0.45878362246164756*tl.exp(-2.0*h*h) - 0.019947114020071634*tl.exp(-0.05555555555555555*h*h)
         t0 = cos_w*rho

@@ -51,6 +51,10 @@ def brf_s_stage_kernel(
     u = tl.load(_r0 + 0 * _Bn + _e, mask=_ok, other=0.0)
     v = tl.load(_r0 + 1 * _Bn + _e, mask=_ok, other=0.0)
     q = tl.load(_r0 + 2 * _Bn + _e, mask=_ok, other=0.0)
+    # what depends on θ only, once for the chunk
+    omega_value = tl.abs(omega)
+    b_offset_value = tl.abs(b_offset)
+    p_omega = -0.01*omega_value*omega_value/(1.0 + tl.sqrt(1.0 - 0.0001*omega_value*omega_value))
     _k = tl.arange(0, BLOCK_K)
     for _t in range(_lam):
         _slab = _t * _Bn                                                               # int64
@@ -68,9 +72,6 @@ def brf_s_stage_kernel(
         tl.store(_r_prev + (_t * 3 + 0) * _Bn + _e, u, mask=_ok)
         tl.store(_r_prev + (_t * 3 + 1) * _Bn + _e, v, mask=_ok)
         tl.store(_r_prev + (_t * 3 + 2) * _Bn + _e, q, mask=_ok)
-        omega_value = tl.abs(omega)
-        b_offset_value = tl.abs(b_offset)
-        p_omega = -0.01*omega_value*omega_value/(1.0 + tl.sqrt(1.0 - 0.0001*omega_value*omega_value))
         b = p_omega - b_offset_value - q
         u_new = u + 0.01*I + 0.01*b*u - 0.01*omega_value*v
         v_new = v + 0.01*b*v + 0.01*omega_value*u
@@ -115,6 +116,10 @@ def brf_p_stage_kernel(
     _zero = tl.full([BLOCK], 0.0, tl.float32)
     omega = tl.load(_theta + 0 * _n + _i, mask=_ok, other=1.0)
     b_offset = tl.load(_theta + 1 * _n + _i, mask=_ok, other=1.0)
+    # what depends on θ only, once for the chunk
+    omega_value = tl.abs(omega)
+    b_offset_value = tl.abs(b_offset)
+    p_omega = -0.01*omega_value*omega_value/(1.0 + tl.sqrt(1.0 - 0.0001*omega_value*omega_value))
     _q_0 = _zero
     _q_1 = _zero
     _q_2 = _zero
@@ -145,14 +150,9 @@ def brf_p_stage_kernel(
         I = tl.load(_cur + _slab + _e, mask=_ok, other=0.0)
         _sig = tl.load(_signal + _slab + _e, mask=_ok, other=0.0)
         # the local Jacobians at (r^{τ-1}, I^τ, θ), structural zeros left out
-        omega_value = tl.abs(omega)
-        b_offset_value = tl.abs(b_offset)
-        p_omega = -0.01*omega_value*omega_value/(1.0 + tl.sqrt(1.0 - 0.0001*omega_value*omega_value))
         b = p_omega - b_offset_value - q
         u_new = u + 0.01*I + 0.01*b*u - 0.01*omega_value*v
-        v_new = v + 0.01*b*v + 0.01*omega_value*u
         h = -1.0 + u_new - q
-        z_new = (h > 0.0).to(tl.float32)
 
         psi = 0.45878362246164756*tl.exp(-2.0*h*h) - 0.019947114020071634*tl.exp(-0.05555555555555555*h*h)
         t0 = 1.0 + 0.01*b

@@ -53,6 +53,9 @@ def ef_adlif_s_stage_kernel(
     u = tl.load(_r0 + 0 * _Bn + _e, mask=_ok, other=0.0)
     w = tl.load(_r0 + 1 * _Bn + _e, mask=_ok, other=0.0)
     z = tl.load(_r0 + 2 * _Bn + _e, mask=_ok, other=0.0)
+    # what depends on θ only, once for the chunk
+    tau_u_value = 5.0 + 20.0*tau_u
+    tau_w_value = 60.0 + 240.0*tau_w
     _k = tl.arange(0, BLOCK_K)
     for _t in range(_lam):
         _slab = _t * _Bn                                                               # int64
@@ -70,8 +73,6 @@ def ef_adlif_s_stage_kernel(
         tl.store(_r_prev + (_t * 3 + 0) * _Bn + _e, u, mask=_ok)
         tl.store(_r_prev + (_t * 3 + 1) * _Bn + _e, w, mask=_ok)
         tl.store(_r_prev + (_t * 3 + 2) * _Bn + _e, z, mask=_ok)
-        tau_u_value = 5.0 + 20.0*tau_u
-        tau_w_value = 60.0 + 240.0*tau_w
         u_tilde = u*tl.exp(-1.0/tau_u_value) + (1.0 - tl.exp(-1.0/tau_u_value))*(I - w)
         h = -1.0 + u_tilde
         z_new = (h > 0.0).to(tl.float32)
@@ -117,6 +118,9 @@ def ef_adlif_p_stage_kernel(
     tau_w = tl.load(_theta + 1 * _n + _i, mask=_ok, other=1.0)
     a = tl.load(_theta + 2 * _n + _i, mask=_ok, other=1.0)
     b = tl.load(_theta + 3 * _n + _i, mask=_ok, other=1.0)
+    # what depends on θ only, once for the chunk
+    tau_u_value = 5.0 + 20.0*tau_u
+    tau_w_value = 60.0 + 240.0*tau_w
     _q_0 = _zero
     _q_1 = _zero
     _q_2 = _zero
@@ -155,8 +159,6 @@ def ef_adlif_p_stage_kernel(
         I = tl.load(_cur + _slab + _e, mask=_ok, other=0.0)
         _sig = tl.load(_signal + _slab + _e, mask=_ok, other=0.0)
         # the local Jacobians at (r^{τ-1}, I^τ, θ), structural zeros left out
-        tau_u_value = 5.0 + 20.0*tau_u
-        tau_w_value = 60.0 + 240.0*tau_w
         u_tilde = u*tl.exp(-1.0/tau_u_value) + (1.0 - tl.exp(-1.0/tau_u_value))*(I - w)
         h = -1.0 + u_tilde
         z_new = (h > 0.0).to(tl.float32)

@@ -139,7 +139,6 @@ def izhikevich_p_stage_kernel(
         _sig = tl.load(_signal + _slab + _e, mask=_ok, other=0.0)
         # the local Jacobians at (r^{τ-1}, I^τ, θ), structural zeros left out
         v_tilde = 70.0 + 5.0*I + 3.5*v + 0.02*v*v - 0.5*w
-        w_tilde = w + 0.5*a*(-w + b*v)
         h = -0.3157894736842105 + 0.010526315789473684*v_tilde
         z_new = (h > 0.0).to(tl.float32)
         reset0 = z_new

@@ -108,7 +108,6 @@ def li_p_stage_kernel(
         I = tl.load(_cur + _slab + _e, mask=_ok, other=0.0)
         _sig = tl.load(_signal + _slab + _e, mask=_ok, other=0.0)
         # the local Jacobians at (r^{τ-1}, I^τ, θ), structural zeros left out
-        y_new = I*(1.0 - tl.exp(-1.0/tau_out)) + y*tl.exp(-1.0/tau_out)
 
         t0 = tl.exp(-1.0/tau_out)
         t1 = 1.0 - t0

@@ -125,7 +125,6 @@ def lif_p_stage_kernel(
         reset0 = z
         u_new = -reset0 + I*(1.0 - tl.exp(-1.0/tau_u)) + u*tl.exp(-1.0/tau_u)
         h = -1.0 + u_new
-        z_new = (h > 0.0).to(tl.float32)
 
         psi = 0.5*tl.exp(-5.0*tl.abs(h))
         t0 = tl.exp(-1.0/tau_u)

@@ -50,6 +50,9 @@ def rf_s_stage_kernel(
     damping = tl.load(_theta + 1 * _n + _i, mask=_i < _n, other=1.0)
     u = tl.load(_r0 + 0 * _Bn + _e, mask=_ok, other=0.0)
     v = tl.load(_r0 + 1 * _Bn + _e, mask=_ok, other=0.0)
+    # what depends on θ only, once for the chunk
+    omega_value = tl.abs(omega)
+    damping_value = tl.abs(damping)
     _k = tl.arange(0, BLOCK_K)
     for _t in range(_lam):
         _slab = _t * _Bn                                                               # int64
@@ -66,8 +69,6 @@ def rf_s_stage_kernel(
         tl.store(_cur + _slab + _e, I, mask=_ok)
         tl.store(_r_prev + (_t * 2 + 0) * _Bn + _e, u, mask=_ok)
         tl.store(_r_prev + (_t * 2 + 1) * _Bn + _e, v, mask=_ok)
-        omega_value = tl.abs(omega)
-        damping_value = tl.abs(damping)
         u_new = u + 0.01*I - 0.01*damping_value*u - 0.01*omega_value*v
         v_new = v + 0.01*omega_value*u - 0.01*damping_value*v
         h = -1.0 + u_new
@@ -108,6 +109,9 @@ def rf_p_stage_kernel(
     _zero = tl.full([BLOCK], 0.0, tl.float32)
     omega = tl.load(_theta + 0 * _n + _i, mask=_ok, other=1.0)
     damping = tl.load(_theta + 1 * _n + _i, mask=_ok, other=1.0)
+    # what depends on θ only, once for the chunk
+    omega_value = tl.abs(omega)
+    damping_value = tl.abs(damping)
     _q_0 = _zero
     _q_1 = _zero
     _Phi_0_0 = _zero + 1.0
@@ -129,12 +133,8 @@ def rf_p_stage_kernel(
         I = tl.load(_cur + _slab + _e, mask=_ok, other=0.0)
         _sig = tl.load(_signal + _slab + _e, mask=_ok, other=0.0)
         # the local Jacobians at (r^{τ-1}, I^τ, θ), structural zeros left out
-        omega_value = tl.abs(omega)
-        damping_value = tl.abs(damping)
         u_new = u + 0.01*I - 0.01*damping_value*u - 0.01*omega_value*v
-        v_new = v + 0.01*omega_value*u - 0.01*damping_value*v
         h = -1.0 + u_new
-        z_new = (h > 0.0).to(tl.float32)
 
         psi = 0.45878362246164756*tl.exp(-2.0*h*h) - 0.019947114020071634*tl.exp(-0.05555555555555555*h*h)
         t0 = 1.0 - 0.01*damping_value

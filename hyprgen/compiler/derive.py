@@ -103,10 +103,24 @@ def derive(neuron: Neuron, spec_name: str, spec_source: str) -> KernelIR:
                 for p in neuron.params_],
         consts=dict(neuron.consts_),
         output=OutputIR(neuron.output_kind, expr_str(neuron.output_expr), surrogate),
-        definitions=[DefinitionIR(d.name, d.kind, expr_str(d.expr)) for d in neuron.definitions],
+        definitions=_definitions(neuron),
         next_state=[expr_str(e) for e in next_exprs],
         jacobians=jacobians,
     )
+
+
+def _definitions(neuron: Neuron) -> list[DefinitionIR]:
+    """The step's definitions in order, each marked theta_only when it reads nothing but parameters
+    and earlier theta-only definitions (the kernels compute those once per chunk, not per step)."""
+    syms = neuron.known_symbols()
+    constant = {syms[p.name] for p in neuron.params_}
+    out = []
+    for d in neuron.definitions:
+        theta_only = d.expr.free_symbols <= constant
+        if theta_only:
+            constant.add(syms[d.name])
+        out.append(DefinitionIR(d.name, d.kind, expr_str(d.expr), theta_only))
+    return out
 
 
 def _flatten(blocks: dict):

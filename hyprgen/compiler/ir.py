@@ -52,6 +52,7 @@ class DefinitionIR:
     name: str
     kind: str
     expr: str
+    theta_only: bool   # reads only neuron parameters (and constants): the same at every step of a chunk
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,18 @@ def sweep_context(ir: KernelIR, parse) -> dict:
     }
 
 
+def live_definitions(ir: KernelIR, parse, roots: list[str | None]) -> set[str]:
+    """Names of the definitions that the expressions `roots` need, directly or through other
+    definitions: a kernel computes only those (the rest would be dead statements)."""
+    needed = {s.name for text in roots if text is not None for s in parse(text).free_symbols}
+    live = set()
+    for d in reversed(ir.definitions):
+        if d.name in needed:
+            live.add(d.name)
+            needed |= {s.name for s in parse(d.expr).free_symbols}
+    return live
+
+
 def meta(ir: KernelIR, sympy_version: str) -> str:
     """The generated module's META (what the runtime reads of a neuron), as Python source."""
     value = {
