@@ -1,5 +1,5 @@
 """ALIF: adaptive-threshold LIF (Bellec et al., NeurIPS 2018), in the form of Yin, Corradi & Bohté,
-Nat. Mach. Intell. 2021 (their released `mem_update_adp`; shared/neurons.md):
+Nat. Mach. Intell. 2021 (their released `mem_update_adp`):
 
     a^t = ρ a^{t-1} + (1−ρ) z^{t-1}          A^t = b0 + β a^t
     u^t = α u^{t-1} + (1−α) I^t − A^t z^{t-1}   z^t = H(u^t − A^t)

@@ -1,4 +1,4 @@
-"""BRF: balanced resonate-and-fire (Higuchi et al., ICML 2024; shared/neurons.md).
+"""BRF: balanced resonate-and-fire (Higuchi et al., ICML 2024).
 
 No membrane reset: the refractory variable q deepens the damping and raises the threshold.
 The clamp keeps δω < 1 so that p(ω) = (−1 + sqrt(1 − (δω)²))/δ stays real.

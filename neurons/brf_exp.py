@@ -1,4 +1,4 @@
-"""BRF with the exact exponential step (Higuchi et al., ICML 2024; shared/neurons.md).
+"""BRF with the exact exponential step (Higuchi et al., ICML 2024).
 
 With b^t = −b' − q^{t-1}, the oscillator (u + i v) advances by exp(δ(b + iω)) instead of an Euler
 step; in real arithmetic, with ρ = exp(δ b^t):

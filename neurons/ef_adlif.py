@@ -1,5 +1,5 @@
 """EF-adLIF: adaptive LIF discretised with explicit Euler (Bittar & Garner, Front. Neurosci. 2022;
-as in the release of Baronig et al., github.com/IGITUGraz/SE-adlif; shared/neurons.md):
+as in the release of Baronig et al., github.com/IGITUGraz/SE-adlif):
 
     ũ^t = α u^{t-1} + (1−α)(I^t − w^{t-1})      z^t = H(ũ^t − θ)
     u^t = ũ^t (1 − z^t)                          (reset to 0)

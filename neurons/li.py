@@ -1,4 +1,4 @@
-"""LI: leaky-integrator readout, a non-spiking output layer (shared/neurons.md, HYPR.md §5):
+"""LI: leaky-integrator readout, a non-spiking output layer (docs/hypr.md §5):
 
     y^t = κ y^{t-1} + (1−κ) I^t        κ = exp(−1/τ_out)
 

@@ -1,4 +1,4 @@
-"""LIF: leaky integrate-and-fire with reset by subtraction (shared/neurons.md)."""
+"""LIF: leaky integrate-and-fire with reset by subtraction."""
 import sympy as sp
 
 from hyprgen.spec import Neuron, uniform

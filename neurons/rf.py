@@ -1,4 +1,4 @@
-"""RF: resonate-and-fire (Izhikevich, Neural Networks 2001; shared/neurons.md).
+"""RF: resonate-and-fire (Izhikevich, Neural Networks 2001).
 
 The damped oscillator z' = (b + iω) z + I, Euler step δ, as in BRF but with a trainable damping
 b = −|b_p| and no refractory variable q; no reset:

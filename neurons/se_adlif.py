@@ -1,5 +1,5 @@
 """SE-adLIF: adaptive LIF discretised with symplectic Euler (Baronig, Ferrand, Sabathiel, Legenstein,
-Nat. Commun. 2025; release github.com/IGITUGraz/SE-adlif; shared/neurons.md):
+Nat. Commun. 2025; release github.com/IGITUGraz/SE-adlif):
 
     ũ^t = α u^{t-1} + (1−α)(I^t − w^{t-1})      z^t = H(ũ^t − θ)
     u^t = ũ^t (1 − z^t)                          (reset to 0)

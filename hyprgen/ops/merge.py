@@ -57,7 +57,7 @@ from .p_stage import ChunkSweep
 
 @dataclass
 class Traces:
-    """Eligibility traces carried across chunks (HYPR.md §3), per sample."""
+    """Eligibility traces carried across chunks (docs/hypr.md §3), per sample."""
 
     eps: torch.Tensor    # [B, n, d, m]  ε_ij   weights
     eps_b: torch.Tensor  # [B, n, d]     ε_i    bias
@@ -189,7 +189,7 @@ def compiled_merge_kernel() -> JITFunction:
 
 def merge_config(n: int, m: int, d: int, lam: int, trace_dtype: torch.dtype = torch.float32) -> dict:
     """Constexprs and launch options of merge_kernel. Tiles chosen for no spills on sm_80 and sm_90
-    (`hyprgen build --aot`, docs/aot.md); not yet tuned on a GPU."""
+    (`hyprgen build --aot`, docs/results/aot.md); not yet tuned on a GPU."""
     use_dot = lam >= BLOCK_T
     if use_dot:   # tl.dot needs BLOCK_N, BLOCK_M ≥ 16
         block_n, block_m, num_warps = (16, 64, 8) if d <= 1 else (16, 16, 4)

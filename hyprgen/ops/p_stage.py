@@ -32,7 +32,7 @@ BLOCK = 128  # P-stage lanes per program
 
 @dataclass
 class ChunkSweep:
-    """What one reverse sweep over a chunk produces (HYPR.md §4)."""
+    """What one reverse sweep over a chunk produces (docs/hypr.md §4)."""
 
     q0: torch.Tensor           # [B, n, d]     q^0
     g: torch.Tensor            # [λ, B, n]     g^τ = q^τ c^τ + λ^τ γ^τ

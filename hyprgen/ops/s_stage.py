@@ -54,7 +54,7 @@ def s_stage_config(n: int, recurrent: bool) -> dict:
     """Constexprs and launch options of the S-stage kernel (tl.dot needs tiles ≥ 16)."""
     if recurrent:
         # one program holds [16, BLOCK_N] of each state component: warps grow with n to keep them in
-        # registers (zero spills up to n = 128 on sm_80/sm_90; a few hundred bytes at 256, docs/aot.md)
+        # registers (zero spills up to n = 128 on sm_80/sm_90; a few hundred bytes at 256, docs/results/aot.md)
         block_n = max(16, triton.next_power_of_2(n))
         return dict(RECURRENT=True, BLOCK_B=16, BLOCK_N=block_n, BLOCK_K=16, DOT_PRECISION="tf32x3",
                     num_warps=min(32, max(8, block_n // 8)), num_stages=1,

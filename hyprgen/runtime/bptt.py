@@ -10,7 +10,7 @@ from .network import RSNN
 
 class BPTT(Learner):
     """detach_recurrent=True stops the gradient through W_rec's input o^{t-1}: with one hidden layer
-    and a linear readout this is exactly the graph whose gradient HYPR computes (HYPR.md §8)."""
+    and a linear readout this is exactly the graph whose gradient HYPR computes (docs/hypr.md §8)."""
 
     def __init__(self, net: RSNN, loss: str = "ce", detach_recurrent: bool = False):
         super().__init__(net, loss)

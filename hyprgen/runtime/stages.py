@@ -61,7 +61,7 @@ class TorchStages:
             return p_stage_torch(layer.neuron, r_prev, kept.current, signal, theta)
         _, _, jac = layer.neuron.step_with_jacobians(r_prev, kept.current, theta)
         J = densify(jac, kept.current.shape, kept.current.dtype, kept.current.device)
-        if self.drop_spike_paths and PREV_SPIKE in layer.neuron.META["carried"]:
+        if PREV_SPIKE in layer.neuron.META["carried"]:
             z = layer.neuron.META["carried"].index(PREV_SPIKE)
             J.A[..., z] = 0
             J.a[..., z] = 0

@@ -1,4 +1,4 @@
-"""Generated local Jacobians (HYPR.md §2) equal autograd (torch.func) of the generated step."""
+"""Generated local Jacobians (docs/hypr.md §2) equal autograd (torch.func) of the generated step."""
 import pytest
 import torch
 from torch.func import jacrev, vmap

@@ -1,4 +1,4 @@
-"""HYPR (HYPR.md §4–5) against its independent references (§8), in float64."""
+"""HYPR (docs/hypr.md §4–5) against its independent references (§8), in float64."""
 import pytest
 import torch
 
@@ -65,7 +65,7 @@ def test_hypr_equals_bptt_of_the_detached_graph(neuron, loss):
 
 
 def test_drop_spike_paths_equals_bptt_with_own_spike_detached():
-    """drop_spike_paths (the authors' release, HYPR.md §7) = autograd BPTT of the detached graph in
+    """drop_spike_paths (the authors' release, docs/hypr.md §7) = autograd BPTT of the detached graph in
     which each neuron's carried previous spike z^{t-1} is detached too; and it changes ALIF's gradient."""
     net, x = active_network("alif", hidden=(7,), readout="linear", T=T)
     y = cue_targets(x.shape[0], T, net.n_out)
@@ -91,7 +91,7 @@ def test_drop_spike_paths_equals_bptt_with_own_spike_detached():
 
 
 def test_hypr_differs_from_full_bptt():
-    """Without the detachment BPTT has paths HYPR drops (HYPR.md §8): the gap must be visible."""
+    """Without the detachment BPTT has paths HYPR drops (docs/hypr.md §8): the gap must be visible."""
     net, x = active_network("brf", hidden=(7,), readout="linear", T=T)
     y = cue_targets(x.shape[0], T, net.n_out)
     got, _ = hypr_grads(net, x, y, chunk=5)
