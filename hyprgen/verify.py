@@ -41,19 +41,32 @@ def _compare(stage: str, got: dict, ref: dict) -> list[Check]:
     return checks
 
 
-def _active_layer_input(neuron: ModuleType, device: torch.device, seed: int):
+SCALES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)   # input-weight scales tried, smallest first
+ACTIVE = (0.02, 0.6)                                 # the firing rates that count as moderate
+
+
+def active_network(neuron, hidden=(6, 5), n_in: int = 3, n_out: int = 3, readout: str = "li", recurrent=True,
+                   T: int = 37, B: int = 3, seed: int = 0, dtype=torch.float64, device=None, require: bool = True):
+    """An RSNN and an input x [B, T, n_in] on which every spiking hidden layer fires on 2–60 % of
+    (sample, step, neuron), so that comparisons exercise thresholds, surrogates, resets and recurrence.
+
+    Tries the input-weight scales SCALES in turn; returns (net, x, firing rates of the spiking hidden
+    layers). With require=False the last scale is returned when none is moderate; else an error."""
     from .runtime import RSNN
 
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(B, LAM, N_IN, generator=gen).to(device)
-    spiking = neuron.META["output"] == "spike"
-    for scale in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
-        net = RSNN(N_IN, [N], 3, neuron=neuron, readout="linear", seed=seed, weight_scale=scale).to(device)
-        _, _, (hidden, _) = net(x, record=True)
-        rate = hidden.mean().item()
-        if not spiking or 0.02 <= rate <= 0.6:
-            break
-    return net, x, rate
+    x = torch.randn(B, T, n_in, generator=gen, dtype=dtype).to(device)
+    for scale in SCALES:
+        net = RSNN(n_in, list(hidden), n_out, neuron=neuron, readout=readout, recurrent=recurrent, seed=seed,
+                   weight_scale=scale).to(dtype=dtype, device=device)
+        _, _, recorded = net(x, record=True)
+        rates = [r.mean().item() for layer, r in zip(net.layers[:-1], recorded)
+                 if layer.neuron.META["output"] == "spike"]
+        if all(ACTIVE[0] <= r <= ACTIVE[1] for r in rates):
+            return net, x, rates
+    if require:
+        raise AssertionError(f"{neuron}: no weight scale gives moderate activity (last rates {rates})")
+    return net, x, rates
 
 
 def verify(neuron: ModuleType, kernels: ModuleType, device: torch.device | None = None, seed: int = 0):
@@ -63,7 +76,9 @@ def verify(neuron: ModuleType, kernels: ModuleType, device: torch.device | None 
     from .runtime.stages import TorchStages, TritonStages
 
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    net, x, rate = _active_layer_input(neuron, device, seed)
+    net, x, _ = active_network(neuron, hidden=[N], n_in=N_IN, readout="linear", T=LAM, B=B, seed=seed,
+                               dtype=torch.float32, device=device, require=False)
+    rate = net(x, record=True)[2][0].mean().item()
     layer, torch_stages, triton_stages = net.layers[0], TorchStages(), TritonStages(kernels)
     h, state = x.transpose(0, 1), layer.init_state(B)
     checks = []

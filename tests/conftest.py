@@ -6,6 +6,13 @@ import torch
 from hyprgen.paths import shipped_specs
 
 SHIPPED = [p.stem for p in shipped_specs()]
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """Where an ops test runs: the CPU (Triton kernels interpreted) and, when present, a GPU (compiled)."""
+    return torch.device(request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -6,26 +6,14 @@ from pathlib import Path
 
 import torch
 
-import hyprgen
+from hyprgen import verify
 
 
-def active_network(neuron, hidden=(6, 5), n_in=3, n_out=3, readout="li", recurrent=True, T=37, B=3, seed=0):
-    """A float64 RSNN and an input on which every hidden layer spikes at a moderate rate.
-
-    Scales the input weights until each spiking layer fires on 2-60 % of (b, t, neuron), so that
-    gradient comparisons exercise the surrogate, the resets and the recurrence.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(B, T, n_in, generator=gen, dtype=torch.float64)
-    for scale in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
-        net = hyprgen.RSNN(n_in, list(hidden), n_out, neuron=neuron, readout=readout, recurrent=recurrent,
-                           seed=seed, weight_scale=scale).double()
-        _, _, rec = net(x, record=True)
-        spiking = [r for layer, r in zip(net.layers[:-1], rec) if layer.neuron.META["output"] == "spike"]
-        rates = [r.mean().item() for r in spiking]
-        if all(0.02 <= r <= 0.6 for r in rates):
-            return net, x
-    raise AssertionError(f"{neuron}: no weight scale gives moderate activity (last rates {rates})")
+def active_network(neuron, **options):
+    """A float64 RSNN and an input on which every spiking hidden layer fires at a moderate rate
+    (hyprgen.verify.active_network, the same search `hyprgen build --verify` uses)."""
+    net, x, _ = verify.active_network(neuron, **options)
+    return net, x
 
 
 def rel_rms(got, ref) -> float:
@@ -33,6 +21,19 @@ def rel_rms(got, ref) -> float:
     ref64 = ref.double()
     scale = ref64.pow(2).mean().sqrt()
     return ((got.double() - ref64).pow(2).mean().sqrt() / scale).item() if scale > 0 else got.abs().max().item()
+
+
+def assert_outputs_close(got: dict, ref: dict, tol: float, what: str = "") -> None:
+    """Every output of ref has its shape and dtype in got, is finite (an element a kernel left unwritten
+    is NaN under the nan_outputs fixture) and within `tol` relative RMS error."""
+    for name, x_ref in ref.items():
+        x = got[name]
+        assert x.shape == x_ref.shape, f"{what}: {name}: shape {tuple(x.shape)} != {tuple(x_ref.shape)}"
+        assert x.dtype == x_ref.dtype, f"{what}: {name}: dtype {x.dtype} != {x_ref.dtype}"
+        if x.numel():
+            assert torch.isfinite(x).all(), f"{what}: {name}: unwritten (NaN) or non-finite elements"
+            err = rel_rms(x, x_ref)
+            assert err <= tol, f"{what}: {name}: relative RMS error {err:.2e} > {tol:g}"
 
 
 def cue_targets(B, T, n_out, seed=0):

@@ -1,9 +1,9 @@
 """Generated local Jacobians (docs/hypr.md §2) equal autograd (torch.func) of the generated step."""
 import pytest
 import torch
-from torch.func import jacrev, vmap
 
-from hyprgen.ops.jacobians import densify
+from hyprgen.contract import JACOBIAN_BLOCKS
+from hyprgen.ops.jacobians import densify, jacobians_by_autograd
 from hyprgen.runtime.neuron import clamp_param_, resolve, sample_param
 
 from ..conftest import SHIPPED
@@ -48,22 +48,6 @@ def near_threshold_current(mod, state, params):
     return hi
 
 
-def autograd_jacobians(mod, state, current, params):
-    """Per-element Jacobians of step_autograd by torch.func.jacrev (independent of the generator)."""
-    d, p = len(state), len(params)
-    flat_state = torch.stack([s.reshape(-1) for s in state], -1)               # [B·N, d]
-    flat_params = torch.stack([q.expand(B, N).reshape(-1) for q in params], -1) if p else torch.zeros(B * N, 0, dtype=torch.float64)
-
-    def f(r, i, theta):
-        nxt, out = mod.step_autograd(tuple(r.unbind(-1)), i, tuple(theta.unbind(-1)))
-        return torch.stack([x + 0 * i for x in nxt]), out + 0 * i
-
-    (A, c, D), (a, g, dl) = vmap(jacrev(f, argnums=(0, 1, 2)))(flat_state, current.reshape(-1), flat_params)
-    shape = lambda t, *tail: t.reshape(B, N, *tail)  # noqa: E731
-    return {"A": shape(A, d, d), "c": shape(c, d), "D": shape(D, d, p), "a": shape(a, d),
-            "gamma": shape(g), "delta": shape(dl, p)}
-
-
 SPIKING = [name for name in SHIPPED if resolve(name).META["output"] == "spike"]
 CASES = [(name, False) for name in SHIPPED] + [(name, True) for name in SPIKING]  # threshold: spiking only
 
@@ -81,9 +65,9 @@ def test_generated_jacobians_match_autograd(name, near_threshold):
     for x, y in zip(nxt, ref_next):
         torch.testing.assert_close(torch.as_tensor(x).expand(B, N), y.expand(B, N), rtol=0, atol=0)
     dense = densify(jac, torch.Size([B, N]), torch.float64, "cpu")
-    ref = autograd_jacobians(mod, state, current, params)
-    for key, value in ref.items():
-        torch.testing.assert_close(getattr(dense, key), value, rtol=1e-10, atol=1e-10, msg=f"{name}: {key}")
+    ref = jacobians_by_autograd(mod, state, current, params)   # torch.func on step_autograd: independent of the generator
+    for key in JACOBIAN_BLOCKS:
+        torch.testing.assert_close(getattr(dense, key), getattr(ref, key), rtol=1e-10, atol=1e-10, msg=f"{name}: {key}")
     if mod.META["output"] == "spike":
         # the comparison must exercise the surrogate: some spike rows are far from zero
         assert dense.gamma.abs().max() > 1e-3 or dense.a.abs().max() > 1e-3

@@ -16,7 +16,7 @@ from hyprgen.ops.merge import Traces, compiled_merge_kernel, launch_merge, merge
 from hyprgen.ops.merge import merge_ref as merge
 from hyprgen.ops.p_stage import ChunkSweep
 
-from ..helpers import rel_rms, run_with_triton_interpret
+from ..helpers import assert_outputs_close, rel_rms, run_with_triton_interpret
 
 B, N_IN, N = 3, 8, 37
 M = N_IN + N          # presynaptic inputs of a recurrent layer: 45
@@ -25,10 +25,11 @@ BF16_ULP = 2.0 ** -7  # bfloat16 keeps 8 significant bits: one rounding errs < 2
                       # ≤ 2^-8 rounding to nearest (GPU); the interpreter truncates fp32 → bf16
 
 
-def random_chunk(d, lam, rho=None, seed=0):
-    """Traces, sweep and p^τ of one chunk in fp32. rho: Φ^{λ:1} = ρ·(orthogonal), a contracting flow."""
+def random_chunk(d, lam, rho=None, seed=0, device="cpu"):
+    """Traces, sweep and p^τ of one chunk in fp32 on `device`. rho: Φ^{λ:1} = ρ·(orthogonal), a
+    contracting flow."""
     gen = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=gen)  # noqa: E731
+    r = lambda *s: torch.randn(*s, generator=gen).to(device)  # noqa: E731
     Phi = r(B, N, d, d) if rho is None or d == 0 else rho * torch.linalg.qr(r(B, N, d, d))[0]
     traces = Traces(eps=r(B, N, d, M), eps_b=r(B, N, d), Theta=r(B, N, d, P))
     sweep = ChunkSweep(q0=r(B, N, d), g=r(lam, B, N), E=r(lam, B, N, d), Phi=Phi, theta_grad=r(N, P),
@@ -37,36 +38,32 @@ def random_chunk(d, lam, rho=None, seed=0):
 
 
 def assert_close(got, ref, tol=1e-5):
-    (grad, traces), (grad_ref, traces_ref) = got, ref
-    for name, x, x_ref in [("W", grad.W, grad_ref.W), ("b", grad.b, grad_ref.b),
-                           ("theta", grad.theta, grad_ref.theta), ("eps", traces.eps, traces_ref.eps),
-                           ("eps_b", traces.eps_b, traces_ref.eps_b), ("Theta", traces.Theta, traces_ref.Theta)]:
-        assert x.shape == x_ref.shape and x.dtype == x_ref.dtype, name
-        if x.numel():
-            assert torch.isfinite(x).all(), f"{name}: unwritten (NaN) elements"
-            assert rel_rms(x, x_ref) <= tol, f"{name}: relative RMS error {rel_rms(x, x_ref):.2e}"
+    """The chunk gradient and new traces of merge_triton against merge_ref's."""
+    outputs = lambda grad, traces: {"W": grad.W, "b": grad.b, "theta": grad.theta,  # noqa: E731
+                                    "eps": traces.eps, "eps_b": traces.eps_b, "Theta": traces.Theta}
+    assert_outputs_close(outputs(*got), outputs(*ref), tol, "merge")
 
 
 @pytest.mark.parametrize("lam", [1, 7, 20])
 @pytest.mark.parametrize("d", [1, 2, 3])
-def test_merge_matches_reference(d, lam, nan_outputs):
-    chunk = random_chunk(d, lam)
+def test_merge_matches_reference(d, lam, device, nan_outputs):
+    chunk = random_chunk(d, lam, device=device)
     assert_close(merge_triton(*chunk), merge(*chunk))
 
 
 @pytest.mark.parametrize("d", [0, 4])
-def test_linear_readout_and_largest_state(d, nan_outputs):
+def test_linear_readout_and_largest_state(d, device, nan_outputs):
     """d = 0 (linear readout: ΔW = Σ g p only, no traces) and d = 4 run in the kernel too."""
-    chunk = random_chunk(d, 20)
+    chunk = random_chunk(d, 20, device=device)
     assert_close(merge_triton(*chunk), merge(*chunk))
 
 
 @pytest.mark.parametrize("lam", [7, 20])
 @pytest.mark.parametrize("use_dot", [True, False])
-def test_both_tau_forms_on_small_tiles(use_dot, lam, nan_outputs):
+def test_both_tau_forms_on_small_tiles(use_dot, lam, device, nan_outputs):
     """tl.dot over masked τ tiles and rank-1 updates, each on both sides of λ = 16, on 16×16 tiles
     (several tiles and ragged edges in both grid dimensions)."""
-    chunk = random_chunk(3, lam)
+    chunk = random_chunk(3, lam, device=device)
     config = merge_config(N, M, 3, lam) | dict(BLOCK_N=16, BLOCK_M=16, USE_DOT=use_dot)
     assert_close(launch_merge(*chunk, config), merge(*chunk))
 
@@ -91,7 +88,7 @@ def test_chunk_length_never_recompiles():
     assert len(configs) == 2
 
 
-def test_bf16_traces_drift():
+def test_bf16_traces_drift(device):
     """Traces stored in bf16 (fp32 arithmetic) stay within ULP·Σ_{j<K} ρ^j of the fp32 reference.
 
     Each chunk rounds ε^λ once to bf16, a relative error below ULP per element. Error carried in is
@@ -101,10 +98,10 @@ def test_bf16_traces_drift():
     chunk, well inside the bound; round to nearest on a GPU gives less.
     """
     d, lam, K, rho = 2, 20, 6, 0.9
-    traces = Traces.zeros(B, N, d, M, P, torch.empty(0))
+    traces = Traces.zeros(B, N, d, M, P, torch.empty(0, device=device))
     traces_bf16 = Traces(traces.eps.bfloat16(), traces.eps_b, traces.Theta)
     for k in range(K):
-        _, sweep, pre = random_chunk(d, lam, rho=rho, seed=k)
+        _, sweep, pre = random_chunk(d, lam, rho=rho, seed=k, device=device)
         grad, traces = merge(traces, sweep, pre)
         grad_bf16, traces_bf16 = merge_triton(traces_bf16, sweep, pre)
         assert traces_bf16.eps.dtype == torch.bfloat16

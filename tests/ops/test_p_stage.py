@@ -11,15 +11,15 @@ from ..helpers import active_network
 
 
 @pytest.mark.parametrize("neuron", SHIPPED)
-def test_generated_p_stage_equals_dense_reference(neuron):
+def test_generated_p_stage_equals_dense_reference(neuron, device):
     """The generated `p_stage` (unrolled, structural zeros skipped) equals p_stage_ref on the densified
     Jacobians (the plain matrix form of docs/hypr.md §4), at the states of an active run."""
-    net, x = active_network(neuron, hidden=(9,), T=11)
+    net, x = active_network(neuron, hidden=(9,), T=11, device=device)
     layer = net.layers[0]
     state = layer.init_state(x.shape[0])
     _, r_prev, current, _, _ = s_stage_ref(layer.neuron, layer.feedforward(x.transpose(0, 1)), layer.W_rec, state.r,
                                         state.o, layer.params_tuple())
-    signal = torch.randn(current.shape, dtype=torch.float64)
+    signal = torch.randn(current.shape, dtype=torch.float64).to(device)
     r_prev, theta = tuple(r_prev.unbind(1)), layer.params_tuple()
     sweep, signal_gamma = p_stage_torch(layer.neuron, r_prev, current, signal, theta)
     _, _, jac = layer.neuron.step_with_jacobians(r_prev, current, theta)

@@ -21,25 +21,16 @@ from hyprgen.compiler.codegen.unrolled import Pattern
 from hyprgen.paths import neurons_dir
 from hyprgen.ops import s_stage as s_ops
 from hyprgen.runtime.stages import TorchStages, TritonStages
-from ..helpers import active_network, rel_rms
+from ..helpers import active_network, assert_outputs_close
 
 B, N, N_IN, LAM, T = 3, 37, 45, 7, 50
 TOL = 1e-5  # relative RMS error, float32
 
 
-def assert_outputs_close(got: dict, ref: dict, what: str):
-    for name, x_ref in ref.items():
-        x = got[name]
-        assert x.shape == x_ref.shape, f"{what}: {name}: shape {tuple(x.shape)} != {tuple(x_ref.shape)}"
-        assert torch.isfinite(x).all(), f"{what}: {name}: unwritten (NaN) or non-finite elements"
-        err = rel_rms(x, x_ref)
-        assert err <= TOL, f"{what}: {name}: relative RMS error {err:.2e} > {TOL:g}"
-
-
-def layer_setup(neuron: str, recurrent: bool = True):
-    """An active float32 layer of `neuron` (n=37, n_in=45) and its input [T, B, n_in]."""
+def layer_setup(neuron: str, device, recurrent: bool = True):
+    """An active float32 layer of `neuron` (n=37, n_in=45) and its input [T, B, n_in], on `device`."""
     net, x = active_network(neuron, hidden=[N], n_in=N_IN, n_out=3, recurrent=recurrent, T=T, B=B)
-    return net.float().layers[0], x.float().transpose(0, 1)
+    return net.float().to(device).layers[0], x.float().to(device).transpose(0, 1)
 
 
 def s_stage_outputs(outs, kept, state) -> dict:
@@ -47,51 +38,51 @@ def s_stage_outputs(outs, kept, state) -> dict:
             "r_out": torch.stack(state.r), "o_out": state.o}
 
 
-def compare_s_stage(neuron: str, recurrent: bool):
-    layer, x = layer_setup(neuron, recurrent)
+def compare_s_stage(neuron: str, device, recurrent: bool):
+    layer, x = layer_setup(neuron, device, recurrent)
     triton_stages = TritonStages(load_triton(layer.neuron))
     state, spikes = layer.init_state(B), 0.0
     for s in range(0, T, LAM):
         ref = TorchStages.s_stage(layer, x[s:s + LAM], state)
         got = triton_stages.s_stage(layer, x[s:s + LAM], state)
-        assert_outputs_close(s_stage_outputs(*got), s_stage_outputs(*ref), f"{neuron} S-stage, chunk at {s}")
+        assert_outputs_close(s_stage_outputs(*got), s_stage_outputs(*ref), TOL, f"{neuron} S-stage, chunk at {s}")
         state, spikes = ref[2], spikes + ref[0].sum().item()
     assert spikes > 0 or layer.neuron.META["output"] != "spike", "no spikes: the comparison would be vacuous"
 
 
 @pytest.mark.parametrize("neuron", SHIPPED)
-def test_s_stage_fused_recurrent(neuron, nan_outputs):
-    compare_s_stage(neuron, recurrent=True)
+def test_s_stage_fused_recurrent(neuron, device, nan_outputs):
+    compare_s_stage(neuron, device, recurrent=True)
 
 
 @pytest.mark.parametrize("neuron", ["brf", "alif"])
-def test_s_stage_per_step_fallback(neuron, nan_outputs, monkeypatch):
+def test_s_stage_per_step_fallback(neuron, device, nan_outputs, monkeypatch):
     """Recurrent layers beyond MAX_FUSED_N: torch GEMM + the neuron step per step (λ launches)."""
     monkeypatch.setattr(s_ops, "MAX_FUSED_N", 16)
-    compare_s_stage(neuron, recurrent=True)
+    compare_s_stage(neuron, device, recurrent=True)
 
 
 @pytest.mark.parametrize("neuron", ["brf", "se_adlif"])
-def test_s_stage_feedforward(neuron, nan_outputs):
-    compare_s_stage(neuron, recurrent=False)
+def test_s_stage_feedforward(neuron, device, nan_outputs):
+    compare_s_stage(neuron, device, recurrent=False)
 
 
 @pytest.mark.parametrize("neuron", SHIPPED)
-def test_p_stage(neuron, nan_outputs):
+def test_p_stage(neuron, device, nan_outputs):
     """q^0, g^τ, E^τ, Φ^{λ:1}, θ terms and λ^τγ^τ of every chunk, at the states the S-stage kept."""
-    layer, x = layer_setup(neuron)
+    layer, x = layer_setup(neuron, device)
     triton_stages = TritonStages(load_triton(layer.neuron))
     gen = torch.Generator().manual_seed(1)
     state = layer.init_state(B)
     for s in range(0, T, LAM):
         outs, kept, state = TorchStages.s_stage(layer, x[s:s + LAM], state)
-        signal = torch.randn(outs.shape, generator=gen)
+        signal = torch.randn(outs.shape, generator=gen).to(device)
         ref, ref_sg = TorchStages().p_stage(layer, kept, signal)
         got, got_sg = triton_stages.p_stage(layer, kept, signal)
         fields = ("q0", "g", "E", "Phi", "theta_grad", "Theta_in")
         assert_outputs_close({f: getattr(got, f) for f in fields} | {"signal_gamma": got_sg},
                              {f: getattr(ref, f) for f in fields} | {"signal_gamma": ref_sg},
-                             f"{neuron} P-stage, chunk at {s}")
+                             TOL, f"{neuron} P-stage, chunk at {s}")
 
 
 @pytest.mark.parametrize("neuron", SHIPPED)
