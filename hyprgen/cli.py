@@ -162,7 +162,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--aot", metavar="ARCHS", default=None,
                    help="compile every kernel of every shipped neuron for these GPUs (e.g. sm_80,sm_90; no GPU "
                         "needed) and write a registers/spills/shared-memory report")
-    b.add_argument("--aot-report", default="docs/results/aot.md", help="where --aot writes its report (default docs/results/aot.md)")
+    b.add_argument("--aot-report", default="docs/results/aot.md",
+                   help="where --aot writes its report (default docs/results/aot.md)")
     b.add_argument("--verify", metavar="SPEC", default=None,
                    help="build SPEC (a spec file or shipped name), then run each of its Triton kernels against the "
                         "torch backend on a small random problem and print the error per output")

@@ -1,8 +1,8 @@
 """SymPy → Triton expression printer (the maths of the Triton target; templates hold the kernels).
 
-Mirrors torch_printer (both build on printer.ElementwisePrinter): every sub-expression without free symbols is folded to one float literal (exact
-repr of the double), so functions are only ever applied to tensors, and the printed text is plain
-Python that @triton.jit parses. What differs, and why:
+Mirrors torch_printer (both build on printer.ElementwisePrinter): every sub-expression without free
+symbols is folded to one float literal (exact repr of the double), so functions are only ever applied
+to tensors, and the printed text is plain Python that @triton.jit parses. What differs, and why:
 
 - Every number prints as a float literal (1 → 1.0): Triton types a Python int as int32, and no integer
   literal may take part in the arithmetic (`/`, comparisons, tl.where branches).
