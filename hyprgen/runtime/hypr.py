@@ -111,8 +111,9 @@ class HYPR(Learner):
             count += losses.counted_terms(self.loss, target, mask, self.net.n_out)
             for s in range(0, x.shape[1], self.chunk):
                 sl = slice(s, s + self.chunk)
-                y, loss, state, traces = self._chunk(x[:, sl], target[:, sl], None if mask is None else mask[:, sl],
-                                                     state, traces, 1.0 if kept_grads is not None else normalizer)
+                y, loss, state, traces = self._train_chunk(x[:, sl], target[:, sl],
+                                                           None if mask is None else mask[:, sl], state, traces,
+                                                           1.0 if kept_grads is not None else normalizer)
                 if keep_outputs:
                     outputs.append(y)
                 total += loss
@@ -145,7 +146,7 @@ class HYPR(Learner):
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
             normalizer = losses.default_normalizer(self.loss, t_c, m_c, self.net.n_out)
-            y, loss, state, traces = self._chunk(x[:, sl], t_c, m_c, state, traces, normalizer)
+            y, loss, state, traces = self._train_chunk(x[:, sl], t_c, m_c, state, traces, normalizer)
             self._finish(optimizer)
             outputs.append(y)
             chunk_losses.append(loss)
@@ -217,7 +218,7 @@ class HYPR(Learner):
             raise ValueError(f"backend='triton' computes in float32; the network and input are {x.dtype} "
                              "(use backend='torch')")
 
-    def _chunk(self, x, target, mask, state, traces, normalizer):
+    def _train_chunk(self, x, target, mask, state, traces, normalizer):
         """S-stage, loss, P-stage and merge of one chunk x [B, λ, n_in]. Gradients go to .grad."""
         self._check_backend(x)
         h = x.transpose(0, 1)  # [λ, B, n_in]
