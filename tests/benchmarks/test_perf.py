@@ -1,4 +1,4 @@
-"""The benchmark scripts (benchmarks/): FLOP counts against torch's own counter, the runner's skip
+"""The performance suite (benchmarks/perf/): FLOP counts against torch's own counter, the runner's skip
 rules, the targets' ratios, and a tiny end-to-end run (numbers are not asserted: CI is no benchmark)."""
 import json
 import subprocess
@@ -10,8 +10,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import hyprgen
-from benchmarks import report, roofline, run
-from benchmarks.configs import HEADLINE_CHUNK, Config, suite_configs
+from benchmarks.perf import report, roofline, run
+from benchmarks.perf.configs import HEADLINE_CHUNK, Config, suite_configs
 from hyprgen.ops.merge import Traces
 from hyprgen.runtime.stages import TorchStages
 
@@ -102,7 +102,7 @@ def test_targets_are_the_measured_ratios():
 def test_quick_benchmark_writes_results_tables_and_plots(tmp_path):
     out = tmp_path / "bench"
     only = ["lif_lif_hypr_l8_T64", "lif_lif_bptt_T64", "lif_lif_snntorch_T64", "lif_lif_bptt_T256"]
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--suite", "lif", "--reps", "1",
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.perf", "--quick", "--suite", "lif", "--reps", "1",
                            "--out", str(out), "--only", *only], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in only:
@@ -117,6 +117,6 @@ def test_quick_benchmark_writes_results_tables_and_plots(tmp_path):
     assert "| HYPR λ=8 |" in summary and "| snnTorch BPTT |" in summary
     assert (out / "peak_memory_vs_T.png").stat().st_size > 0
     # a second run keeps what is measured
-    again = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--suite", "lif", "--reps", "1",
+    again = subprocess.run([sys.executable, "-m", "benchmarks.perf", "--quick", "--suite", "lif", "--reps", "1",
                             "--out", str(out), "--only", only[0]], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "kept" in again.stdout

@@ -1,6 +1,6 @@
-"""Tables, targets and plots from the saved benchmark runs (benchmarks/run.py writes them).
+"""Tables, targets and plots from the saved benchmark runs (run.py writes them).
 
-    python -m benchmarks.run --report-only [--out DIR]
+    python -m benchmarks.perf --report-only [--out DIR]
 
 Writes DIR/summary.md (markdown tables, the issue-6 targets with their measured ratios, the roofline
 note), DIR/summary.json and DIR/time_per_step_vs_lambda.png, DIR/peak_memory_vs_T.png (log-log).

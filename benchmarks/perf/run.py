@@ -1,11 +1,11 @@
-"""Throughput and memory of HYPR vs BPTT, per-step EProp and snnTorch (issue 6; docs/PERFORMANCE.md).
+"""Throughput and memory of HYPR vs BPTT, per-step EProp and snnTorch (issue 6; docs/results/performance.md).
 
-    python -m benchmarks.run                          # every suite (tens of minutes on 2 cores)
-    python -m benchmarks.run --suite cue --reps 7     # one suite
-    python -m benchmarks.run --quick --out /tmp/b     # tiny sizes in seconds: checks the scripts
-    python -m benchmarks.run --report-only            # rebuild tables and plots from saved runs
+    python -m benchmarks.perf                          # every suite (tens of minutes on 2 cores)
+    python -m benchmarks.perf --suite cue --reps 7     # one suite
+    python -m benchmarks.perf --quick --out /tmp/b     # tiny sizes in seconds: checks the scripts
+    python -m benchmarks.perf --report-only            # rebuild tables and plots from saved runs
 
-Every configuration (benchmarks/configs.py) runs in its own process (benchmarks/measure.py) and
+Every configuration (configs.py) runs in its own process (measure.py) and
 writes runs/<name>.json under --out; finished runs are kept, so an interrupted benchmark resumes
 where it stopped (--force measures again). Within a group (same method and λ, growing T) the
 runner estimates each configuration from the largest T measured so far and skips, saying why,
@@ -13,14 +13,13 @@ runner estimates each configuration from the largest T measured so far and skips
   - what would take longer than --budget-s (the time per step of these methods does not depend
     on T, so the smaller T already measures it), except what the targets need (brf suite: HYPR at
     the headline λ and BPTT), which runs at every T that fits.
-Then it writes summary.md, summary.json and the plots (benchmarks/report.py) and the roofline note
-(benchmarks/roofline.py) into --out.
+Then it writes summary.md, summary.json and the plots (report.py) and the roofline note
+(roofline.py) into --out.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 from .configs import SUITES, Config, suite_configs
 from .sysmon import mem_available_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bench"
 STARTUP_S = 6.0        # process start, imports, model build
 MEMORY_HEADROOM = 0.85  # a configuration must fit in this fraction of MemAvailable
@@ -86,7 +85,7 @@ def measure_in_subprocess(config: Config, quiet_wait: float, timeout: float | No
     with tempfile.TemporaryDirectory(prefix="hyprgen_bench_") as tmp:
         cfg, res = Path(tmp) / "config.json", Path(tmp) / "result.json"
         cfg.write_text(json.dumps(config.to_dict()))
-        argv = [sys.executable, "-m", "benchmarks.measure", str(cfg), str(res), "--quiet-wait", str(quiet_wait)]
+        argv = [sys.executable, "-m", "benchmarks.perf.measure", str(cfg), str(res), "--quiet-wait", str(quiet_wait)]
         try:
             proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -184,7 +183,3 @@ def main(argv=None) -> int:
         print(f"wrote {p}")
     return 0
 
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    sys.exit(main())

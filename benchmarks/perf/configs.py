@@ -1,6 +1,6 @@
 """The benchmark grid of issue 6: one `Config` per measured process.
 
-Suites (docs/PERFORMANCE.md):
+Suites (docs/results/performance.md):
   brf   BRF RSNN, n = 256 recurrent hidden, n_in = 64, LI readout (10 classes), B = 32, Bernoulli
         input and a label at every step: HYPR at λ ∈ {1, 8, 32, 128, 512} (torch backend; also the
         triton backend on CUDA), BPTT and per-step EProp, T ∈ {256 … 65,536}.

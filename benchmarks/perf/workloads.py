@@ -22,6 +22,7 @@ from torch import nn
 
 import hyprgen
 from hyprgen.runtime import losses
+from hyprgen.train.learners import make_learner, options_for
 
 from .configs import Config
 
@@ -142,7 +143,8 @@ class Workload:
         else:
             self.model = hyprgen.RSNN(c.n_in, c.n, c.n_out, neuron=c.neuron, readout="li", seed=c.seed,
                                       weight_scale=c.weight_scale).to(self.device)
-            self.learner = make_learner(c, self.model)
+            given = {"chunk": c.chunk, "backend": c.backend}  # the factory takes those of c.method
+            self.learner = make_learner(c.method, self.model, **options_for(c.method, given))
         self.saved = None  # SavedTensorBytes of the last counted run (BPTT, snnTorch)
 
     def zero_grad(self) -> None:
@@ -178,25 +180,14 @@ class Workload:
         return float(recorded[0].float().mean())
 
     def learner_bytes(self) -> dict:
-        """Bytes the learner's own tensors hold, by definition per method (docs/PERFORMANCE.md)."""
+        """Bytes the learner's own tensors hold, by definition per method (docs/results/performance.md)."""
         c = self.config
         params = sum(p.numel() * p.element_size() for p in self.model.parameters())
         if c.method in ("hypr", "eprop"):
-            carried = hyprgen.HYPR(self.model, chunk=c.chunk or 1).carried_bytes(c.B)
+            carried = make_learner("hypr", self.model, chunk=c.chunk or 1).carried_bytes(c.B)
             return {"kind": "carried traces ε, ε_b, Θ and states (HYPR.carried_bytes)", "bytes": carried,
                     "params_bytes": params}
         if self.saved is None:
             return {"kind": "not counted", "bytes": None, "params_bytes": params}
         return {"kind": "tensors autograd saved for backward (distinct storages)", "bytes": self.saved.bytes,
                 "params_bytes": params}
-
-
-def make_learner(c: Config, net):
-    if c.method == "hypr":
-        return hyprgen.HYPR(net, chunk=c.chunk, backend=c.backend)
-    if c.method == "eprop":
-        return hyprgen.EProp(net)
-    if c.method == "bptt":
-        return hyprgen.BPTT(net)
-    raise ValueError(f"unknown method {c.method!r}")
-

@@ -1,19 +1,19 @@
 """Measure one configuration in this process (the runner starts one process per configuration).
 
-    python -m benchmarks.measure CONFIG_JSON RESULT_JSON [--quiet-wait S]
+    python -m benchmarks.perf.measure CONFIG_JSON RESULT_JSON [--quiet-wait S]
 
-1. Build the network, learner and data (benchmarks/workloads.py; fixed seeds).
+1. Build the network, learner and data (workloads.py; fixed seeds).
 2. Warm-up: one untimed sequence. BPTT and snnTorch run the full T (their allocator pattern depends
    on T; this run also counts the bytes autograd saves); HYPR and EProp run min(T, warmup_steps)
    steps, since their work repeats per chunk (per step) and does not depend on T.
 3. `reps` timed sequences (time.perf_counter; CUDA synchronized). Before each: gradients cleared,
    gc, optionally a wait for a quiet machine, and the RSS high-water mark reset; after each: the
-   peak RSS (VmHWM, exact) and how many cores other processes kept busy (benchmarks/sysmon.py).
+   peak RSS (VmHWM, exact) and how many cores other processes kept busy (sysmon.py).
    "Increase" is the peak above the baseline: the RSS after imports and building the model, before
    any call (so heap that the warm-up grew and glibc kept counts: the method did need it).
    On CUDA the peak is torch.cuda.max_memory_allocated (live tensor bytes).
 4. HYPR on the torch backend also times its stages (S-stage, P-stage, merge per layer) for the
-   roofline comparison (benchmarks/roofline.py).
+   roofline comparison (roofline.py).
 """
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def measure(config: Config, quiet_wait: float = 0.0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="measure one benchmark configuration (used by benchmarks.run)")
+    ap = argparse.ArgumentParser(description="measure one benchmark configuration (used by benchmarks.perf)")
     ap.add_argument("config", help="JSON file with the Config fields")
     ap.add_argument("result", help="where to write the result JSON")
     ap.add_argument("--quiet-wait", type=float, default=0.0)

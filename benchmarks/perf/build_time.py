@@ -3,7 +3,7 @@ in a fresh Python process, so imports and SymPy's caches start cold as they do f
 
 Writes go to a temporary folder, never to generated/. Prints one JSON object:
 
-    python benchmarks/build_time.py [--repeat 3]
+    python -m benchmarks.perf.build_time [--repeat 3]
 
   total_s          median over the runs of the time to build every shipped neuron (after imports)
   import_s         median time to import hyprgen.compiler.build in the fresh process

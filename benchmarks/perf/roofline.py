@@ -1,4 +1,4 @@
-"""Roofline note: FLOPs and bytes moved per HYPR stage (docs/PERFORMANCE.md, HYPR.md §6) against the
+"""Roofline note: FLOPs and bytes moved per HYPR stage (docs/results/performance.md, docs/hypr.md §6) against the
 measured stage times, for this CPU (measured peaks) and an H100 (datasheet peaks, analytic only).
 
 Counts per chunk of λ steps and one layer (float32, 4 bytes; B batch, n neurons, m = n_in + n
