@@ -1,5 +1,5 @@
-"""The accuracy study's cue runs (benchmarks/accuracy_study.py): options, result files, report."""
-import argparse
+"""The accuracy study (benchmarks/studies/accuracy/), built on hyprgen.train: its cue runs' options,
+result files and report; the ECG runs' history from the Trainer's metrics; gradient alignment."""
 import json
 import math
 import os
@@ -11,27 +11,35 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-def test_cue_network_redraws_the_named_parameter_and_refuses_unknown_ones():
-    from benchmarks.accuracy_study import cue_network, cue_task
 
+def cue_trainer(hidden, weight_scale, params, seed=0):
+    """The Trainer of a cue run as the study configures it (not run)."""
+    from benchmarks.studies.accuracy import cue, runs
+
+    options = cue.train_options(neuron="brf_exp", hidden=hidden, weight_scale=weight_scale, params=params,
+                                method="hypr", chunk=4, lr=0.01, lr_schedule="constant", batch=2, delay=5, steps=1,
+                                test_samples=4, seed=seed)
+    return runs.start(runs.argv(options))
+
+
+def test_cue_network_redraws_the_named_parameter_and_refuses_unknown_ones(capsys):
     lo, hi = math.log(0.005), math.log(0.05)
-    a = argparse.Namespace(hidden=300, neuron="brf_exp", weight_scale=200.0, param=[["b_offset", str(lo), str(hi)]])
-    net = cue_network(a, cue_task(5), seed=0)
+    net = cue_trainer(300, 200.0, [["b_offset", str(lo), str(hi)]]).net
     b = net.layers[0].theta["b_offset"]
     assert lo <= b.min() and b.max() <= hi and b.max() - b.min() > 0.9 * (hi - lo)
-    plain = cue_network(argparse.Namespace(hidden=300, neuron="brf_exp", weight_scale=1.0, param=None), cue_task(5), 0)
+    plain = cue_trainer(300, 1.0, None).net
     # weight_scale scales the initial weights: same draws, 200× the bound
     assert abs(net.layers[0].W_in.abs().max() / plain.layers[0].W_in.abs().max() - 200) < 1e-3
     with pytest.raises(SystemExit, match="neuron 'brf_exp' has no parameter 'tau_a'"):
-        cue_network(argparse.Namespace(hidden=4, neuron="brf_exp", weight_scale=1.0, param=[["tau_a", "1", "2"]]),
-                    cue_task(5), 0)
+        cue_trainer(4, 1.0, [["tau_a", "1", "2"]])
 
 
 def test_cue_run_writes_its_result_and_the_report_plots_it(tmp_path):
     env = dict(os.environ, ACCURACY_STUDY_OUT=str(tmp_path / "out"), ACCURACY_STUDY_DOCS=str(tmp_path / "docs"))
     (tmp_path / "docs").mkdir()
-    cmd = [sys.executable, "-m", "benchmarks.accuracy_study", "cue", "--neuron", "brf_exp", "--weight-scale", "200",
+    cmd = [sys.executable, "-m", "benchmarks.studies.accuracy", "cue", "--neuron", "brf_exp", "--weight-scale", "200",
            "--param", "b_offset", "-5.3", "-3.0", "--delays", "5", "--train-steps", "3", "--hidden", "4",
            "--batch", "2", "--chunk", "4", "--test-samples", "4", "--lr", "0.005", "--lr-schedule", "linear",
            "--seeds", "0", "1", "--methods", "hypr", "bptt", "--skip-memory"]
@@ -47,20 +55,40 @@ def test_cue_run_writes_its_result_and_the_report_plots_it(tmp_path):
     first = {(r["method"], r["seed"]): r["curve"][0]["loss"] for r in results}
     assert first["hypr", 0] == pytest.approx(first["bptt", 0], rel=1e-5)
     assert first["hypr", 0] != pytest.approx(first["hypr", 1], rel=1e-5)
-    report = subprocess.run([sys.executable, "-m", "benchmarks.accuracy_study", "report"], cwd=ROOT, env=env,
+    report = subprocess.run([sys.executable, "-m", "benchmarks.studies.accuracy", "report"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-2000:]
-    assert "### Cue: training runs" in report.stdout and (tmp_path / "docs" / "results_cue.png").stat().st_size > 0
+    assert "### Cue: training runs" in report.stdout and (tmp_path / "docs" / "img" / "results_cue.png").stat().st_size > 0
+
+
+def test_history_reads_the_trainers_metrics_as_the_studys_epochs():
+    from benchmarks.studies.accuracy.runs import history
+
+    step = lambda loss, elapsed, cpu: {"event": "step", "loss": loss, "elapsed": elapsed, "cpu_s": cpu}  # noqa: E731
+    evaluated = {"test_accuracy": 0.5, "test_loss": 1.5, "test_spike_rate": 0.1, "val_accuracy": 0.4, "val_loss": 1.6}
+    events = [{"event": "initial", "epoch": 0, "lr": 0.1, **evaluated, "elapsed": 0.0, "cpu_s": 0.0},
+              step(1.0, 2.0, 1.5), step(0.5, 4.0, 3.0),
+              {"event": "epoch", "epoch": 1, "lr": 0.1, "train_loss": 0.75, "train_accuracy": 0.6, **evaluated,
+               "elapsed": 5.0, "cpu_s": 3.5},
+              step(float("nan"), 7.0, 5.0),
+              {"event": "epoch", "epoch": 2, "lr": 0.05, "train_loss": float("nan"), "train_accuracy": 0.6,
+               **evaluated, "elapsed": 8.0, "cpu_s": 6.0}]
+    h = history(events)
+    assert [e["epoch"] for e in h] == [0, 1, 2]
+    assert h[0] == {"epoch": 0, "test_acc": 0.5, "test_loss": 1.5, "val_acc": 0.4, "val_loss": 1.6, "rate": 0.1,
+                    "train_loss": None, "train_acc": None, "train_s": 0.0, "lr": 0.1}
+    assert (h[1]["train_s"], h[1]["train_cpu_s"], h[1]["nan"]) == (4.0, 3.0, False)
+    assert (h[2]["train_s"], h[2]["train_cpu_s"], h[2]["nan"], h[2]["lr"]) == (2.0, 1.5, True, 0.05)
 
 
 def test_gradient_alignment_is_exact_where_hypr_equals_bptt_and_leaves_the_network_unchanged():
     import torch
     import hyprgen
-    from benchmarks.accuracy_study import gradient_alignment
+    from benchmarks.studies.accuracy.align import gradient_alignment
 
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.randn(3, 12, 4, generator=gen), torch.randint(0, 3, (3, 12), generator=gen)) for _ in range(2)]
-    # linear readout, recurrent paths detached: HYPR computes BPTT's gradient exactly (HYPR.md §8)
+    # linear readout, recurrent paths detached: HYPR computes BPTT's gradient exactly (docs/hypr.md §8)
     net = hyprgen.RSNN(4, 5, 3, neuron="alif", readout="linear", seed=0, weight_scale=3.0)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     r = gradient_alignment(net, batches, chunk=5, methods=["hypr", "bptt"], reference="bptt_detach")
