@@ -8,10 +8,13 @@ def header(config: dict, task, batches_per_epoch: int) -> str:
             "shd": "Spiking Heidelberg Digits", "digits": f"sequential digits ({c.get('digits_mode')})"}[c["task"]]
     hidden = " → ".join(map(str, c["hidden"]))
     method = c["method"] + (f", λ = {c['chunk']}, {c['backend']} backend" if c["method"] == "hypr" else "")
+    method += ", without the spike paths" if c.get("drop_spike_paths") else ""
+    method += ", recurrent paths detached" if c.get("detach_recurrent") else ""
+    seed = f"seed {c['seed']}" + (f" (data {c['data_seed']})" if c.get("data_seed") is not None else "")
     lines = [f"task: {what}, {task.n_out} classes, T = {task.seq_len}; network: {task.n_in} → {hidden} {c['neuron']} "
              f"→ {task.n_out} ({c['readout']} readout); method: {method}",
              f"training: {c['epochs']} epochs × {batches_per_epoch} batches of {c['batch_size']}, {c['optimizer']} "
-             f"lr {c['lr']:g} ({c['lr_schedule']}), seed {c['seed']}, device {c['device']}"]
+             f"lr {c['lr']:g} ({c['lr_schedule']}), {seed}, device {c['device']}"]
     if c.get("param_init"):
         lines.append(f"neuron parameters drawn from: {', '.join(c['param_init'])} (raw values)")
     if c["stream"]:

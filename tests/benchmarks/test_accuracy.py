@@ -99,3 +99,56 @@ def test_gradient_alignment_is_exact_where_hypr_equals_bptt_and_leaves_the_netwo
     # the recurrent paths are a real difference: BPTT's hidden-layer gradient is not the detached one
     assert r["bptt"]["hidden.W_rec"]["cos"] < 0.999
     assert r["bptt"]["readout.W_out"]["cos"] == pytest.approx(1.0, abs=1e-6)
+
+
+def write_fake_ecg(directory: Path, seed: int) -> None:
+    """QTDB_train.mat (10 sequences) and QTDB_test.mat (3) in the layout of hyprgen.data.ecg: random
+    spikes and segment classes; the real files' shapes, so that a study run takes seconds."""
+    import numpy as np
+    import scipy.io
+
+    rng = np.random.default_rng(seed)
+    directory.mkdir()
+    for name, n in (("QTDB_train.mat", 10), ("QTDB_test.mat", 3)):
+        x = (rng.random((n, 1301, 4)) < 0.1).astype(np.int16)
+        y = np.eye(6, dtype=np.uint8)[rng.integers(0, 6, (n, 1301))]
+        scipy.io.savemat(directory / name, {"x": x, "y": y})
+
+
+def test_ecg_runs_resume_skip_and_feed_align_and_the_report(tmp_path):
+    """Two methods on a tiny ECG stand-in: result files with the history of every epoch (epoch 0 the
+    initial network), run directories whose checkpoints load with weights_only, then align at one."""
+    import torch
+
+    write_fake_ecg(tmp_path / "ecg", seed=0)
+    env = dict(os.environ, ACCURACY_STUDY_OUT=str(tmp_path / "out"), ACCURACY_STUDY_DOCS=str(tmp_path / "docs"),
+               HYPRGEN_ECG_DIR=str(tmp_path / "ecg"))
+    study = lambda *args: subprocess.run([sys.executable, "-m", "benchmarks.studies.accuracy", *args], cwd=ROOT,  # noqa: E731
+                                         env=env, capture_output=True, text=True, timeout=300)
+    ecg = ["ecg", "--methods", "hypr", "bptt_detach", "--seeds", "0", "--epochs", "2", "--hidden", "3", "--batch", "4",
+           "--chunk", "300"]
+    proc = study(*ecg)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = tmp_path / "out"
+    results = {r["method"]: r for r in (json.loads(p.read_text()) for p in out.glob("ecg_*.json"))}
+    assert set(results) == {"hypr", "bptt_detach"}
+    for method, r in results.items():
+        assert (r["n_train"], r["n_val"], r["n_test"]) == (9, 1, 3) and r["hidden"] == 3 and r["lr"] == 0.1
+        assert [e["epoch"] for e in r["history"]] == [0, 1, 2] and r["history"][0]["train_loss"] is None
+        assert r["history"][1]["lr"] == 0.1 and r["history"][2]["lr"] == pytest.approx(0.05)
+        assert all(0 <= e["rate"] <= 1 and not e.get("nan") for e in r["history"])
+        saved = torch.load(out / r["name"] / "checkpoint.pt", weights_only=True)
+        assert saved["progress"]["epoch"] == 2 and saved["config"]["detach_recurrent"] == (method == "bptt_detach")
+    # same seed: the same initial network for both methods
+    assert results["hypr"]["history"][0] == results["bptt_detach"]["history"][0]
+    again = study(*ecg)
+    assert again.returncode == 0 and again.stdout.count("[skip]") == 2
+    run = out / results["hypr"]["name"]
+    aligned = study("align", "--checkpoint", str(run), "--batches", "1", "--batch", "4", "--chunk", "300")
+    assert aligned.returncode == 0, aligned.stderr[-2000:]
+    r = json.loads((out / f"align_{run.name}_at2_b1_vs_bptt.json").read_text())
+    assert r["epoch"] == 2 and r["neuron"] == "brf" and set(r["methods"]) == {"hypr", "bptt_detach"}
+    report = study("report")
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "### ECG, BRF, li readout, 2 epochs" in report.stdout and "#### " + run.name in report.stdout
+    assert (tmp_path / "docs" / "img" / "results_ecg.png").stat().st_size > 0
