@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterator
-
 import torch
 
 from ..contract import IGNORE_INDEX
 from ..errors import HyprgenError
-from .offline import sequence_accuracy
+from .offline import Batches, sequence_accuracy
 
 
 @dataclass
@@ -83,11 +81,11 @@ class CueStream:
     def seq_len(self) -> int:
         return self.cue.seq_len
 
-    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Batches:
         for _ in range(self.epoch_batches):
             yield self.cue.batch(batch_size, generator)
 
-    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def test_batches(self, batch_size: int) -> Batches:
         generator = torch.Generator().manual_seed(self.test_seed)
         for start in range(0, self.test_samples, batch_size):
             yield self.cue.batch(min(batch_size, self.test_samples - start), generator)

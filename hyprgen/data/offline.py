@@ -13,6 +13,8 @@ import torch
 
 from ..contract import IGNORE_INDEX
 
+Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]  # (x [b, T, n_in] float32, target [b, T]) per batch
+
 
 @dataclass(frozen=True, eq=False)
 class Split:
@@ -42,7 +44,7 @@ class Split:
 
 
 def iterate(split: Split, batch_size: int, generator: torch.Generator | None,
-            shuffle: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            shuffle: bool = True) -> Batches:
     """One pass over `split` in batches (x [b, T, n_in] float32, target [b, T]); the last batch may
     be smaller. Shuffled with `generator` (required then), so a seeded generator gives the same order."""
     if batch_size < 1:
@@ -75,10 +77,10 @@ class OfflineTask:
     def seq_len(self) -> int:
         return self.train.seq_len
 
-    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Batches:
         return iterate(self.train, batch_size, generator)
 
-    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def test_batches(self, batch_size: int) -> Batches:
         return iterate(self.test, batch_size, None, shuffle=False)
 
 

@@ -58,7 +58,8 @@ def test_cue_run_writes_its_result_and_the_report_plots_it(tmp_path):
     report = subprocess.run([sys.executable, "-m", "benchmarks.studies.accuracy", "report"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-2000:]
-    assert "### Cue: training runs" in report.stdout and (tmp_path / "docs" / "img" / "results_cue.png").stat().st_size > 0
+    assert "### Cue: training runs" in report.stdout
+    assert (tmp_path / "docs" / "img" / "results_cue.png").stat().st_size > 0
 
 
 def test_history_reads_the_trainers_metrics_as_the_studys_epochs():
@@ -115,16 +116,22 @@ def write_fake_ecg(directory: Path, seed: int) -> None:
         scipy.io.savemat(directory / name, {"x": x, "y": y})
 
 
-def test_ecg_runs_resume_skip_and_feed_align_and_the_report(tmp_path):
+def test_ecg_runs_resume_skip_and_feed_align_and_the_report(tmp_path, monkeypatch):
     """Two methods on a tiny ECG stand-in: result files with the history of every epoch (epoch 0 the
-    initial network), run directories whose checkpoints load with weights_only, then align at one."""
+    initial network), run directories whose checkpoints load with weights_only; a run stopped
+    mid-epoch resumes to the same result; align at a run; the report."""
     import torch
+
+    from benchmarks.studies.accuracy import ecg as study_ecg, runs
 
     write_fake_ecg(tmp_path / "ecg", seed=0)
     env = dict(os.environ, ACCURACY_STUDY_OUT=str(tmp_path / "out"), ACCURACY_STUDY_DOCS=str(tmp_path / "docs"),
                HYPRGEN_ECG_DIR=str(tmp_path / "ecg"))
-    study = lambda *args: subprocess.run([sys.executable, "-m", "benchmarks.studies.accuracy", *args], cwd=ROOT,  # noqa: E731
-                                         env=env, capture_output=True, text=True, timeout=300)
+
+    def study(*args):
+        return subprocess.run([sys.executable, "-m", "benchmarks.studies.accuracy", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+
     ecg = ["ecg", "--methods", "hypr", "bptt_detach", "--seeds", "0", "--epochs", "2", "--hidden", "3", "--batch", "4",
            "--chunk", "300"]
     proc = study(*ecg)
@@ -148,6 +155,22 @@ def test_ecg_runs_resume_skip_and_feed_align_and_the_report(tmp_path):
     assert aligned.returncode == 0, aligned.stderr[-2000:]
     r = json.loads((out / f"align_{run.name}_at2_b1_vs_bptt.json").read_text())
     assert r["epoch"] == 2 and r["neuron"] == "brf" and set(r["methods"]) == {"hypr", "bptt_detach"}
+    # a run stopped after 4 of its 6 steps (as by a kill) resumes when the study starts again
+    stopped = tmp_path / "stopped"
+    monkeypatch.setattr(study_ecg, "ECG_DIR", str(tmp_path / "ecg"))
+    options = study_ecg.train_options(neuron="brf", method="hypr", seed=0, hidden=3, chunk=300, batch=4, epochs=2)
+    name = results["hypr"]["name"]
+    first = runs.start([*runs.argv(options), "--stop-after", "4"], stopped / name, {"name": name, "method": "hypr"})
+    assert first.run() == 0 and first.progress.step == 4
+    env["ACCURACY_STUDY_OUT"] = str(stopped)
+    resumed = study(*ecg[:3], *ecg[4:])  # hypr only
+    assert resumed.returncode == 0 and f"[resume] {name}: epoch 1/2" in resumed.stdout, resumed.stderr[-2000:]
+    env["ACCURACY_STUDY_OUT"] = str(out)
+
+    def untimed(result):
+        return [{k: v for k, v in e.items() if k not in ("train_s", "train_cpu_s")} for e in result["history"]]
+
+    assert untimed(json.loads((stopped / f"{name}.json").read_text())) == untimed(results["hypr"])
     report = study("report")
     assert report.returncode == 0, report.stderr[-2000:]
     assert "### ECG, BRF, li readout, 2 epochs" in report.stdout and "#### " + run.name in report.stdout

@@ -336,7 +336,9 @@ def test_task_names_load_without_torch_and_each_names_a_task_module():
     """`hyprgen build` and `list` read TASKS (through train.options) without importing torch."""
     import subprocess
 
-    code = "import sys, hyprgen.data as d; assert 'torch' not in sys.modules, 'torch imported'; print(' '.join(d.TASKS))"
+    code = ("import sys, hyprgen.data as d\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n"
+            "print(' '.join(d.TASKS))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == list(TASKS)
