@@ -120,3 +120,14 @@ def test_quick_benchmark_writes_results_tables_and_plots(tmp_path):
     again = subprocess.run([sys.executable, "-m", "benchmarks.perf", "--quick", "--suite", "lif", "--reps", "1",
                             "--out", str(out), "--only", only[0]], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "kept" in again.stdout
+
+
+def test_workloads_build_their_learners_with_the_one_factory():
+    from benchmarks.perf.workloads import Workload
+    from hyprgen.runtime import BPTT, HYPR, EProp
+
+    small = dict(n=4, n_in=3, n_out=2, B=2)
+    hypr = Workload(Config("lif", "hypr", "lif", 16, chunk=8, backend="triton", **small)).learner
+    assert isinstance(hypr, HYPR) and (hypr.chunk, hypr.backend) == (8, "triton")
+    assert isinstance(Workload(Config("lif", "bptt", "lif", 16, **small)).learner, BPTT)
+    assert isinstance(Workload(Config("lif", "eprop", "lif", 16, **small)).learner, EProp)
