@@ -346,6 +346,19 @@ def test_triton_module_of_another_spec_version_is_refused(tmp_path):
         L.load_kernels(module)
 
 
+def test_triton_module_without_the_contracts_kernels_is_refused(tmp_path):
+    """A kernels module from before the kernels carried the neuron's name (fwd_kernel, chunk_kernel)
+    is refused with what it lacks, not left to fail at the first launch."""
+    spec = user_spec(tmp_path / "specs")
+    out = tmp_path / "out"
+    B.build(spec, out)
+    module = L.import_file(out / "mylif.py", "hyprgen_test_old_kernels_mylif")
+    text = (out / "mylif_triton.py").read_text()
+    (out / "mylif_triton.py").write_text(text.replace("def mylif_s_stage_kernel(", "def fwd_kernel("))
+    with pytest.raises(HyprgenError, match="lacks mylif_s_stage_kernel.*rebuild with `hyprgen build`"):
+        L.load_kernels(module)
+
+
 def test_cli_build_needs_an_argument(capsys):
     assert main(["build"]) == 2
     assert "give SPEC files, --all, --check, --aot or --verify" in capsys.readouterr().err
