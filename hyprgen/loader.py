@@ -7,6 +7,7 @@ into the cache, with a warning). The Triton kernels of a module are the <name>_t
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -70,7 +71,8 @@ def _built(spec_path: Path) -> ModuleType:
     """A user spec's (or stale shipped spec's) module from the cache, built there first if needed."""
     from .compiler.build import cache_dir_for, cached_build  # the compiler, only when a build may be due
 
-    module_name = f"hyprgen_cache_{cache_dir_for(spec_path).name.replace('-', '_')}"
+    directory = cache_dir_for(spec_path)   # keyed by content; the module name also by the cache's place
+    module_name = f"hyprgen_cache_{directory.name.replace('-', '_')}_{hashlib.sha256(str(directory).encode()).hexdigest()[:8]}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     return import_file(cached_build(spec_path), module_name)
