@@ -130,7 +130,7 @@ def p_stage(r_prev, I, signal, params):
     on [B, n] tensors; hyprgen.ops.p_stage). r_prev: d tensors [λ, B, n] (r^{τ-1}); I, signal (λ^τ): [λ, B, n].
 
     Returns q^0 [B, n, d], g^τ [λ, B, n], λ^τγ^τ [λ, B, n], E^τ [λ, B, n, d], Φ^{λ:1} [B, n, d, d],
-    Σ_{b,τ}(q^τ D^τ + λ^τ δ^τ) [n, p] and Σ_τ Φ^{λ:τ+1} D^τ [B, n, d, p].
+    Σ_τ(q^τ D^τ + λ^τ δ^τ) [B, n, p] (per sample) and Σ_τ Φ^{λ:τ+1} D^τ [B, n, d, p].
     """
     _, _, _J = step_with_jacobians(r_prev, I, params)  # every entry for all λ steps at once
     _A_0_0_all = torch.broadcast_to(_J["A"][0][0], I.shape)
@@ -210,6 +210,6 @@ def p_stage(r_prev, I, signal, params):
         _Phi_1_1 = _Phi_next_1_1
     q0 = torch.stack([_q_0, _q_1], -1)
     Phi = torch.stack([torch.stack([_Phi_0_0, _Phi_0_1], -1), torch.stack([_Phi_1_0, _Phi_1_1], -1)], -2)
-    theta_grad = torch.stack([_theta_grad_0.sum(0), _theta_grad_1.sum(0), _theta_grad_2.sum(0), _theta_grad_3.sum(0)], -1)
+    theta_grad = torch.stack([_theta_grad_0, _theta_grad_1, _theta_grad_2, _theta_grad_3], -1)
     Theta_in = torch.stack([torch.stack([_Theta_in_0_0, _Theta_in_0_1, _Theta_in_0_2, _Theta_in_0_3], -1), torch.stack([_Theta_in_1_0, _Theta_in_1_1, _Theta_in_1_2, _Theta_in_1_3], -1)], -2)
     return q0, _g, _sg, _E, Phi, theta_grad, Theta_in

@@ -11,7 +11,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-IR_VERSION = 2  # 2: P-stage `p_stage` (was chunk_sweep), kernels `<neuron>_<stage>_kernel`
+IR_VERSION = 2  # 2: P-stage `p_stage` (was chunk_sweep; θ terms per sample), kernels `<neuron>_<stage>_kernel`
 
 # The carried component that holds the neuron's own previous spike z^{t-1} (docs/hypr.md §1).
 PREV_SPIKE = "z"
@@ -34,7 +34,7 @@ SURROGATE_SYMBOL = "psi"
 #   step(state, I, params) -> (next state, o)                      no graph: HYPR, EProp
 #   step_autograd(state, I, params) -> (next state, o)             surrogate injected: BPTT
 #   step_with_jacobians(state, I, params) -> (next state, o, {block: entries})
-#   p_stage(r_prev, I, signal, params) -> (q0, g, signal·γ, E, Φ, θ-gradient, Θ_in)   (ops/p_stage.py)
+#   p_stage(r_prev, I, signal, params) -> (q0, g, signal·γ, E, Φ, θ terms per sample, Θ_in)  (ops/p_stage.py)
 TORCH_MODULE_API = ("META", "init_state", "step", "step_autograd", "step_with_jacobians", "p_stage")
 
 # The Triton kernels of a neuron sit in generated/<name><TRITON_SUFFIX>.py, one kernel per stage,

@@ -84,7 +84,7 @@ def merge_ref(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[Chu
     grad = ChunkGradient(
         W=(q0 @ traces.eps).squeeze(-2).sum(0) + torch.einsum("tbn,tbm->nm", sweep.g, pre),   # GEMM, K = B·λ
         b=(sweep.q0 * traces.eps_b).sum((0, 2)) + sweep.g.sum((0, 1)),
-        theta=(q0 @ traces.Theta).squeeze(-2).sum(0) + sweep.theta_grad,
+        theta=(q0 @ traces.Theta).squeeze(-2).sum(0) + sweep.theta_grad.sum(0),
     )
     # ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ: Φ ε^0 into a fresh buffer (the merge's only ε-sized one), then
     # per sample one [n·d, λ] × [λ, m] GEMM accumulated into it in place
@@ -261,7 +261,7 @@ def small_terms(traces: Traces, sweep: ChunkSweep):
     f32 = lambda x: x.to(torch.float32)  # noqa: E731
     q0, Phi, eps_b, Theta = sweep.q0, sweep.Phi, f32(traces.eps_b), f32(traces.Theta)
     b = (q0 * eps_b).sum((0, 2)) + sweep.g.sum((0, 1))                                  # [n]
-    theta = (q0.unsqueeze(-2) @ Theta).squeeze(-2).sum(0) + sweep.theta_grad           # [n, p]
+    theta = (q0.unsqueeze(-2) @ Theta).squeeze(-2).sum(0) + sweep.theta_grad.sum(0)    # [n, p]
     eps_b_new = (Phi @ eps_b.unsqueeze(-1)).squeeze(-1) + sweep.E.sum(0)                 # [B, n, d]
     Theta_new = Phi @ Theta + sweep.Theta_in                                             # [B, n, d, p]
     return b, theta, eps_b_new.to(traces.eps_b.dtype), Theta_new.to(traces.Theta.dtype)

@@ -11,8 +11,8 @@ layer below receives through W_in. Shapes: λ steps, B samples, n neurons, d car
 p neuron parameters. The two generated forms recompute the local Jacobians from the kept state
 r^{τ-1} and current I^τ and never store them.
 
-Kernel launch. One lane per (sample, neuron); per-sample neuron-parameter gradients are written (no
-atomics) and summed over the batch here. λ and B are runtime values (do_not_specialize): a new chunk
+Kernel launch. One lane per (sample, neuron); the neuron-parameter terms are written per sample (no
+atomics), as every form returns them: the merge sums them over the batch. λ and B are runtime values (do_not_specialize): a new chunk
 length, last-chunk length or batch never recompiles; n gets Triton's usual divisible-by-16 variant.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ class ChunkSweep:
     g: torch.Tensor            # [λ, B, n]     g^τ = q^τ c^τ + λ^τ γ^τ
     E: torch.Tensor            # [λ, B, n, d]  E^τ = Φ^{λ:τ+1} c^τ
     Phi: torch.Tensor          # [B, n, d, d]  Φ^{λ:1}
-    theta_grad: torch.Tensor   # [n, p]        Σ_b Σ_τ (q^τ D^τ + λ^τ δ^τ)
+    theta_grad: torch.Tensor   # [B, n, p]     Σ_τ (q^τ D^τ + λ^τ δ^τ), per sample (the merge sums over b)
     Theta_in: torch.Tensor     # [B, n, d, p]  Σ_τ Φ^{λ:τ+1} D^τ
 
 
@@ -58,7 +58,7 @@ def p_stage_ref(J: LocalJacobians, signal: torch.Tensor) -> tuple[ChunkSweep, to
         q = (q.unsqueeze(-2) @ J.A[k]).squeeze(-2) + signal[k].unsqueeze(-1) * J.a[k]   # q^{τ-1}
         Phi = Phi @ J.A[k]                                                               # Φ^{λ:τ}
     g = (q_after * J.c).sum(-1) + signal * J.gamma
-    theta_grad = torch.einsum("tbnd,tbndp->np", q_after, J.D) + torch.einsum("tbn,tbnp->np", signal, J.delta)
+    theta_grad = torch.einsum("tbnd,tbndp->bnp", q_after, J.D) + torch.einsum("tbn,tbnp->bnp", signal, J.delta)
     E = (Phi_after @ J.c.unsqueeze(-1)).squeeze(-1)
     Theta_in = (Phi_after @ J.D).sum(0)
     return ChunkSweep(q, g, E, Phi, theta_grad, Theta_in), signal * J.gamma
@@ -94,4 +94,4 @@ def p_stage_triton(kernels: ModuleType, r_prev: torch.Tensor, current: torch.Ten
     kernel[(triton.cdiv(B * n, config["BLOCK"]),)](
         r_prev.contiguous(), current.contiguous(), signal.contiguous(), theta.contiguous(), q0, g, sg, E, Phi,
         theta_grad, Theta_in, B, n, lam, **config)
-    return ChunkSweep(q0=q0, g=g, E=E, Phi=Phi, theta_grad=theta_grad.sum(0), Theta_in=Theta_in), sg
+    return ChunkSweep(q0=q0, g=g, E=E, Phi=Phi, theta_grad=theta_grad, Theta_in=Theta_in), sg

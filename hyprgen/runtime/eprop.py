@@ -17,11 +17,14 @@ from .network import RSNN
 
 
 class EProp(Learner):
-    def __init__(self, net: RSNN, loss: str = "ce", jacobians: str = "generated"):
+    def __init__(self, net: RSNN, loss: str = "ce", jacobians: str = "generated", readout_memory: bool | None = None):
         super().__init__(net, loss)
         if jacobians not in ("generated", "autograd"):
             raise ValueError(f"jacobians must be 'generated' or 'autograd', got {jacobians!r}")
+        if readout_memory not in (None, True, False):
+            raise ValueError(f"readout_memory must be True, False or None (the default), got {readout_memory!r}")
         self.jacobians = jacobians
+        self.readout_memory = net.layers[-1].d > 0 if readout_memory is None else readout_memory
 
     def _local(self, layer, r_prev, current):
         if self.jacobians == "autograd":
@@ -43,6 +46,12 @@ class EProp(Learner):
         traces = [Traces.zeros(B, L.n, L.d, L.m, len(L.neuron.META["params"]), L.W_in) for L in net.layers]
         grads = [[L.W_in.new_zeros(L.n, L.m), L.W_in.new_zeros(L.n),
                   L.W_in.new_zeros(L.n, len(L.neuron.META["params"]))] for L in net.layers]
+        readout = net.layers[-1]
+        # §3a: per hidden layer, ∂(readout state r_kc)/∂(W, b, θ) along the kept paths: [n_out, d_r, B, ...]
+        memory = [None if L is readout or not self.readout_memory else
+                  [L.W_in.new_zeros(readout.n, readout.d, B, *s) for s in ((L.n, L.m), (L.n,),
+                                                                           (L.n, len(L.neuron.META["params"])))]
+                  for L in net.layers]
         outputs, total = [], x.new_zeros(())
         for t in range(T):
             h, local = x[:, t], []
@@ -59,13 +68,23 @@ class EProp(Learner):
             total += loss
             outputs.append(h)
             signal = dl_dy[:, 0]                                                         # λ^t [B, n_out]
+            error, J_r = signal, local[-1][1]                  # e^t and the readout's Jacobians at step t
+            route = readout.W_in.expand(B, *readout.W_in.shape)  # M^t [B, n_out, n]: readout input ← this layer
             for i in range(len(net.layers) - 1, -1, -1):  # learning signals top-down, same step
                 layer, (pre, J), tr = net.layers[i], local[i], traces[i]
                 # gradient with ε^{t-1}: λ (a ε^{t-1} + γ p)
                 a_eps = (J.a.unsqueeze(-2) @ tr.eps).squeeze(-2)                        # [B, n, m]
-                grads[i][0] += torch.einsum("bn,bnm->nm", signal, a_eps + J.gamma[..., None] * pre[:, None])
-                grads[i][1] += (signal * ((J.a * tr.eps_b).sum(-1) + J.gamma)).sum(0)
-                grads[i][2] += torch.einsum("bn,bnp->np", signal, (J.a.unsqueeze(-2) @ tr.Theta).squeeze(-2) + J.delta)
+                h = (a_eps + J.gamma[..., None] * pre[:, None],                         # ∂o^t/∂(W, b, θ), §3
+                     (J.a * tr.eps_b).sum(-1) + J.gamma, (J.a.unsqueeze(-2) @ tr.Theta).squeeze(-2) + J.delta)
+                grads[i][0] += torch.einsum("bn,bnm->nm", signal, h[0])
+                grads[i][1] += (signal * h[1]).sum(0)
+                grads[i][2] += torch.einsum("bn,bnp->np", signal, h[2])
+                if memory[i] is not None:  # §3a: e_k (a_r G^{t-1}); G^t = A_r G^{t-1} + c_r M h
+                    for g, (G, h_x) in enumerate(zip(memory[i], h)):
+                        grads[i][g] += torch.einsum("bk,bkc,kcb...->...", error, J_r.a, G)
+                        memory[i][g] = (torch.einsum("bkce,keb...->kcb...", J_r.A, G)
+                                        + torch.einsum("bkc,bkn,bn...->kcbn...", J_r.c, route, h_x))
+                    route = (route * J.gamma[:, None, :]) @ layer.W_in          # M^t of the layer below
                 # traces: ε^t = A ε^{t-1} + c p
                 tr.eps = J.A @ tr.eps + J.c[..., None] * pre[:, None, None, :]
                 tr.eps_b = (J.A @ tr.eps_b[..., None]).squeeze(-1) + J.c

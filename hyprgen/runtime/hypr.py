@@ -17,11 +17,12 @@ import torch
 from .. import loader
 from ..errors import ShapeError
 from ..ops.merge import MAX_D as MAX_TRITON_D
-from ..ops.merge import Traces
+from ..ops.merge import ChunkGradient, Traces
+from ..ops.readout_memory import ReadoutTraces, readout_memory_merge_ref, route_signals, stacked
 from . import losses
 from .learner import Learner, StepResult, add_layer_grads
 from .network import LayerState, LinearNeuron, RSNN
-from .stages import TorchStages, TritonStages
+from .stages import Kept, TorchStages, TritonStages
 
 BACKENDS = ("torch", "triton")
 
@@ -51,11 +52,17 @@ class HYPR(Learner):
     torch.bfloat16 (half the memory; arithmetic stays float32, docs/kernels.md bounds the drift).
     drop_spike_paths (torch backend): leave out the paths through each neuron's own previous spike,
     as the authors' release does (docs/hypr.md §7), for comparisons; hyprgen keeps them by default.
+    readout_memory (docs/hypr.md §3a): the hidden layers' learning signal keeps the readout's own
+    memory (its state's leak), at B·n·m·R more floats per hidden layer (R = n_out · d_readout routes,
+    ops/readout_memory.py); the default under a readout with state (the LI readout). False: the
+    paper's same-step signal (§3). A readout without state (linear) has no memory to keep: either
+    value computes the same gradient.
     The backend never changes silently: anything a backend cannot run raises.
     """
 
     def __init__(self, net: RSNN, chunk: int = 64, loss: str = "ce", backend: str = "torch",
-                 trace_dtype: torch.dtype | None = None, drop_spike_paths: bool = False):
+                 trace_dtype: torch.dtype | None = None, drop_spike_paths: bool = False,
+                 readout_memory: bool | None = None):
         super().__init__(net, loss)
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
             raise ValueError(f"chunk (λ) must be a positive integer, got {chunk!r}")
@@ -64,8 +71,11 @@ class HYPR(Learner):
             raise ValueError(problem)
         self.chunk, self.backend, self.trace_dtype = chunk, backend, trace_dtype
         self.drop_spike_paths = drop_spike_paths
+        if readout_memory not in (None, True, False):
+            raise ValueError(f"readout_memory must be True, False or None (the default), got {readout_memory!r}")
+        self.readout_memory = net.layers[-1].d > 0 if readout_memory is None else readout_memory
         self.stages = [self._stages_for(i, layer) for i, layer in enumerate(net.layers)]
-        self._stream: tuple[list[LayerState], list[Traces]] | None = None
+        self._stream: tuple[list[LayerState], list[Traces], list[ReadoutTraces | None]] | None = None
 
     def _stages_for(self, index: int, layer):
         if self.backend == "torch" or isinstance(layer.neuron, LinearNeuron):
@@ -102,18 +112,18 @@ class HYPR(Learner):
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
         kept_grads = None if normalizer is not None else self._set_aside_grads()
-        state = traces = None
+        state = carried = None
         count, total, outputs = 0.0, None, []
         for k, piece in enumerate(pieces):
             x, target, mask = self._check_piece(k, piece, state)
             if state is None:
-                state, traces, total = self.net.init_state(x.shape[0]), self._zero_traces(x.shape[0]), x.new_zeros(())
+                state, carried, total = self.net.init_state(x.shape[0]), self._zero_carried(x.shape[0]), x.new_zeros(())
             count += losses.counted_terms(self.loss, target, mask, self.net.n_out)
             for s in range(0, x.shape[1], self.chunk):
                 sl = slice(s, s + self.chunk)
-                y, loss, state, traces = self._train_chunk(x[:, sl], target[:, sl],
-                                                           None if mask is None else mask[:, sl], state, traces,
-                                                           1.0 if kept_grads is not None else normalizer)
+                y, loss, state, carried = self._train_chunk(x[:, sl], target[:, sl],
+                                                            None if mask is None else mask[:, sl], state, carried,
+                                                            1.0 if kept_grads is not None else normalizer)
                 if keep_outputs:
                     outputs.append(y)
                 total += loss
@@ -137,8 +147,8 @@ class HYPR(Learner):
             if self._stream is not None:
                 raise ValueError(f"the stream carries batch size {self._stream[0][0].o.shape[0]}, got {x.shape[0]}; "
                                  "call reset_stream() to start a new stream")
-            self._stream = (self.net.init_state(x.shape[0]), self._zero_traces(x.shape[0]))
-        state, traces = self._stream
+            self._stream = (self.net.init_state(x.shape[0]), self._zero_carried(x.shape[0]))
+        state, carried = self._stream
         outputs, chunk_losses = [], []
         for s in range(0, x.shape[1], self.chunk):
             sl = slice(s, s + self.chunk)
@@ -146,18 +156,20 @@ class HYPR(Learner):
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
             normalizer = losses.default_normalizer(self.loss, t_c, m_c, self.net.n_out)
-            y, loss, state, traces = self._train_chunk(x[:, sl], t_c, m_c, state, traces, normalizer)
+            y, loss, state, carried = self._train_chunk(x[:, sl], t_c, m_c, state, carried, normalizer)
             self._finish(optimizer)
             outputs.append(y)
             chunk_losses.append(loss)
-        self._stream = (state, traces)
+        self._stream = (state, carried)
         return StepResult(torch.stack(chunk_losses).mean(), torch.cat(outputs, 1))
 
     def carried_bytes(self, batch: int) -> int:
         """Bytes carried from one chunk to the next for this batch size (docs/hypr.md §6): the traces
-        ε, ε_b, Θ and every layer's state, as this learner allocates them (trace_dtype included)."""
-        traces, states = self._zero_traces(batch), self.net.init_state(batch)
+        ε, ε_b, Θ, with readout memory the traces G, G_b, G_θ (§3a), and every layer's state, as this
+        learner allocates them (trace_dtype included)."""
+        (traces, memory), states = self._zero_carried(batch), self.net.init_state(batch)
         tensors = [x for t in traces for x in (t.eps, t.eps_b, t.Theta)] + [x for s in states for x in (*s.r, s.o)]
+        tensors += [x for g in memory if g is not None for x in (g.G, g.G_b, g.G_theta)]
         return sum(x.numel() * x.element_size() for x in tensors)
 
     def reset_stream(self) -> None:
@@ -167,27 +179,41 @@ class HYPR(Learner):
         """The carried stream (states and traces) as tensors, for checkpoints."""
         if self._stream is None:
             return {}
-        states, traces = self._stream
+        states, (traces, memory) = self._stream
         return {"states": [(s.r, s.o) for s in states],
-                "traces": [(t.eps, t.eps_b, t.Theta) for t in traces]}
+                "traces": [(t.eps, t.eps_b, t.Theta) for t in traces],
+                "memory": [None if g is None else (g.G, g.G_b, g.G_theta) for g in memory]}
 
     def load_stream_state(self, saved: dict) -> None:
         if not saved:
             self._stream = None
             return
+        memory = saved.get("memory") or [None] * len(saved["traces"])
+        expected = self._zero_carried(1)[1]   # which layers this learner carries G for
+        if [g is None for g in memory] != [g is None for g in expected]:
+            raise ValueError(f"the saved stream does not carry the readout-memory traces this learner "
+                             f"(readout_memory={self.readout_memory}) needs: it was saved by another configuration")
         self._stream = ([LayerState(tuple(r), o) for r, o in saved["states"]],
-                        [Traces(*t) for t in saved["traces"]])
+                        ([Traces(*t) for t in saved["traces"]],
+                         [None if g is None else ReadoutTraces(*g) for g in memory]))
 
     # -- one chunk -----------------------------------------------------------------------------
 
-    def _zero_traces(self, B: int) -> list[Traces]:
-        traces = []
-        for layer, stages in zip(self.net.layers, self.stages):
-            t = Traces.zeros(B, layer.n, layer.d, layer.m, len(layer.neuron.META["params"]), layer.W_in)
-            if self.trace_dtype is not None and isinstance(stages, TritonStages):  # only ε is stored narrower
-                t = Traces(t.eps.to(self.trace_dtype), t.eps_b, t.Theta)
-            traces.append(t)
-        return traces
+    def _zero_carried(self, B: int) -> tuple[list[Traces], list[ReadoutTraces | None]]:
+        """Zero traces per layer: ε, ε_b, Θ; and G, G_b, G_θ of every hidden layer with readout memory."""
+        traces, memory = [], []
+        readout = self.net.layers[-1]
+        routes = readout.n * readout.d
+        for i, (layer, stages) in enumerate(zip(self.net.layers, self.stages)):
+            p = len(layer.neuron.META["params"])
+            narrow = self.trace_dtype is not None and isinstance(stages, TritonStages)  # only ε, G stored narrower
+            t = Traces.zeros(B, layer.n, layer.d, layer.m, p, layer.W_in)
+            traces.append(Traces(t.eps.to(self.trace_dtype), t.eps_b, t.Theta) if narrow else t)
+            hidden = i < len(self.net.layers) - 1
+            memory.append(ReadoutTraces.zeros(routes, B, layer.n, layer.m, p, layer.W_in,
+                                              self.trace_dtype if narrow else None)
+                          if self.readout_memory and hidden and routes else None)
+        return traces, memory
 
     def _check_piece(self, k: int, piece, state):
         """(x, target, mask) of piece k, checked; the batch size must stay that of piece 0."""
@@ -218,8 +244,14 @@ class HYPR(Learner):
             raise ValueError(f"backend='triton' computes in float32; the network and input are {x.dtype} "
                              "(use backend='torch')")
 
-    def _train_chunk(self, x, target, mask, state, traces, normalizer):
-        """S-stage, loss, P-stage and merge of one chunk x [B, λ, n_in]. Gradients go to .grad."""
+    def _train_chunk(self, x, target, mask, state, carried, normalizer):
+        """S-stage, loss, P-stage and merge of one chunk x [B, λ, n_in]. Gradients go to .grad.
+
+        With readout memory (docs/hypr.md §3a) the hidden layers' signal starts from the readout's
+        effective error g (its sweep's q c + λγ: the errors of the whole chunk through the readout's
+        leak) instead of λγ, and each hidden layer also runs its sweep for the R route signals (the
+        readout's E^τ, routed down the same-step paths like the signal), stacked with the batch; the
+        readout's q^0 and Φ turn them into the cross-chunk term and the traces G (ops/readout_memory.py)."""
         self._check_backend(x)
         h = x.transpose(0, 1)  # [λ, B, n_in]
         kept, new_state = [], []
@@ -230,12 +262,27 @@ class HYPR(Learner):
         y = h.transpose(0, 1)  # [B, λ, n_out]
         loss, dl_dy = losses.learning_signal(self.loss, y, target, mask, normalizer)
         signal = dl_dy.transpose(0, 1)  # [λ, B, n_out]: λ^τ of the readout
-        new_traces = [None] * len(traces)
-        for i in range(len(self.net.layers) - 1, -1, -1):  # top-down
+        traces, memory = carried
+        new_traces, new_memory = [None] * len(traces), [None] * len(memory)
+        routes = readout = None   # with readout memory: [λ, R·B, n] route signals; the readout's sweep
+        top = len(self.net.layers) - 1
+        for i in range(top, -1, -1):  # top-down
             layer, stages, k = self.net.layers[i], self.stages[i], kept[i]
             sweep, signal_gamma = stages.p_stage(layer, k, signal)
             grad, new_traces[i] = stages.merge(traces[i], sweep, k.pre)
+            if memory[i] is not None:
+                R = memory[i].G.shape[0]
+                route, route_gamma = stages.p_stage(layer, Kept(stacked(k.r_prev, R, 2), stacked(k.current, R, 1),
+                                                                 k.pre), routes)
+                cross, new_memory[i] = readout_memory_merge_ref(memory[i], traces[i], route, k.pre, readout.q0,
+                                                                readout.Phi)
+                grad = ChunkGradient(grad.W + cross.W, grad.b + cross.b, grad.theta + cross.theta)
+                routes = route_gamma @ layer.W_in if i > 0 else None
             add_layer_grads(layer, grad.W, grad.b, grad.theta)
-            if i > 0:
+            if i == top and self.readout_memory and i > 0 and layer.d > 0:
+                readout = sweep
+                signal = sweep.g @ layer.W_in                   # λ̃^τ: the chunk's errors through the readout's leak
+                routes = route_signals(sweep.E, layer.W_in)    # [λ, R·B, n] for the route sweeps below
+            elif i > 0:
                 signal = signal_gamma @ layer.W_in  # ∂l^τ/∂x^τ through same-step paths: [λ, B, n_in]
-        return y, loss, new_state, new_traces
+        return y, loss, new_state, (new_traces, new_memory)

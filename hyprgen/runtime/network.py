@@ -48,7 +48,7 @@ class LinearNeuron:
         """The P-stage with d = p = 0 (the generated modules' signature): g^τ = λ^τ γ^τ = λ^τ."""
         lam, B, n = I.shape
         empty = lambda *s: I.new_zeros(*s)  # noqa: E731
-        return empty(B, n, 0), signal, signal, empty(lam, B, n, 0), empty(B, n, 0, 0), empty(n, 0), empty(B, n, 0, 0)
+        return empty(B, n, 0), signal, signal, empty(lam, B, n, 0), empty(B, n, 0, 0), empty(B, n, 0), empty(B, n, 0, 0)
 
 
 @dataclass

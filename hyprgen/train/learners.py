@@ -3,13 +3,13 @@
 Methods are the runtime's learners; variants are a method with one of its options switched on,
 named so that studies and tables can list them beside the methods:
 
-    hypr         HYPR(net, chunk, backend, trace_dtype, drop_spike_paths)    (runtime/hypr.py)
-    bptt         BPTT(net, detach_recurrent)                                 (runtime/bptt.py)
-    eprop        EProp(net, jacobians)                                       (runtime/eprop.py)
+    hypr         HYPR(net, chunk, backend, trace_dtype, drop_spike_paths, readout_memory)  (runtime/hypr.py)
+    bptt         BPTT(net, detach_recurrent)                                               (runtime/bptt.py)
+    eprop        EProp(net, jacobians, readout_memory)                                     (runtime/eprop.py)
     hypr_drop    hypr with drop_spike_paths=True (as the HYPR authors' release)
     bptt_detach  bptt with detach_recurrent=True (no gradient through W_rec's input o^{t-1})
 
-Every option belongs to one method (`OWNER`); an option of another method must be left unset
+Every option belongs to one or two methods (`OWNER`); an option of another method must be left unset
 (None, or False for a flag), so that nothing is silently ignored. Unset options take the learner's
 own default. This module imports torch only inside make_learner (the CLI reads METHODS at start-up).
 """
@@ -20,8 +20,9 @@ from typing import Mapping
 METHODS = ("hypr", "bptt", "eprop")
 VARIANTS = {"hypr_drop": ("hypr", "drop_spike_paths"), "bptt_detach": ("bptt", "detach_recurrent")}
 NAMES = METHODS + tuple(VARIANTS)
-OWNER = {"chunk": "hypr", "backend": "hypr", "trace_dtype": "hypr", "drop_spike_paths": "hypr",
-         "detach_recurrent": "bptt", "jacobians": "eprop"}  # option → the method whose learner takes it
+OWNER = {"chunk": ("hypr",), "backend": ("hypr",), "trace_dtype": ("hypr",), "drop_spike_paths": ("hypr",),
+         "readout_memory": ("hypr", "eprop"), "detach_recurrent": ("bptt",),
+         "jacobians": ("eprop",)}  # option → the methods whose learners take it
 
 
 def method_of(name: str) -> str:
@@ -36,7 +37,7 @@ def method_of(name: str) -> str:
 def options_for(name: str, values: Mapping) -> dict:
     """The options of `name`'s method among `values` (e.g. a run's config, which carries every option)."""
     method = method_of(name)
-    return {k: v for k, v in values.items() if OWNER.get(k) == method}
+    return {k: v for k, v in values.items() if method in OWNER.get(k, ())}
 
 
 def make_learner(name: str, net, *, loss: str = "ce", **options):
@@ -50,9 +51,9 @@ def make_learner(name: str, net, *, loss: str = "ce", **options):
     for key, value in options.items():
         if key not in OWNER:
             raise ValueError(f"unknown learner option {key!r}; options: {', '.join(OWNER)}")
-        if OWNER[key] != method and value is not None and value is not False:
-            raise ValueError(f"{key}={value!r} is an option of {OWNER[key]}, not of {name}")
-    kwargs = {k: v for k, v in options.items() if OWNER[k] == method and v is not None}
+        if method not in OWNER[key] and value is not None and value is not False:
+            raise ValueError(f"{key}={value!r} is an option of {' and '.join(OWNER[key])}, not of {name}")
+    kwargs = {k: v for k, v in options.items() if method in OWNER[k] and v is not None}
     if name in VARIANTS:
         kwargs[VARIANTS[name][1]] = True
     learner = {"hypr": HYPR, "bptt": BPTT, "eprop": EProp}[method]

@@ -80,6 +80,9 @@ OPTIONS = (
            "checked by HYPR's own rules (runtime/hypr.py option_problem)", "learning"),
     Option("drop_spike_paths", "bool", False, "HYPR without the neuron-local spike paths (as the authors' "
            "release)", "learning"),
+    Option("readout_memory", "bool", True, "keep the readout's own memory in the hidden layers' learning signal "
+           "(docs/hypr.md §3a; B·n·m·n_out more floats per hidden layer under an LI readout); "
+           "--no-readout-memory: the paper's same-step signal (§3)", "learning"),
     Option("detach_recurrent", "bool", False, "BPTT without the gradient paths through W_rec's input o^{t-1} (a "
            "diagnostic: with one hidden layer and a linear readout it is the gradient HYPR computes, docs/hypr.md "
            "§8)", "learning"),
@@ -311,11 +314,11 @@ def _check_values(config: dict, sources: dict) -> None:
     method = config["method"]
     if config["stream"] and method != "hypr":
         bad("stream", f"needs --method hypr, not {method}")
-    for name, owner in OWNER.items():
+    for name, owners in OWNER.items():
         # every run carries a chunk (so that runs of several methods compare), the other options of a
         # learner must stay at their defaults for the other methods
-        if name in config and name != "chunk" and owner != method and config[name] != BY_NAME[name].default:
-            bad(name, f"needs --method {owner}, not {method}")
+        if name in config and name != "chunk" and method not in owners and config[name] != BY_NAME[name].default:
+            bad(name, f"needs --method {' or '.join(owners)}, not {method}")
     if method == "hypr":
         _check_hypr(config, sources)
     if config["stream"] and config["task"] != "cue":

@@ -9,6 +9,8 @@ def header(config: dict, task, batches_per_epoch: int) -> str:
     hidden = " → ".join(map(str, c["hidden"]))
     method = c["method"] + (f", λ = {c['chunk']}, {c['backend']} backend" if c["method"] == "hypr" else "")
     method += ", without the spike paths" if c.get("drop_spike_paths") else ""
+    if c.get("method") in ("hypr", "eprop") and not c.get("readout_memory", True):
+        method += ", same-step learning signal (no readout memory)"
     method += ", recurrent paths detached" if c.get("detach_recurrent") else ""
     seed = f"seed {c['seed']}" + (f" (data {c['data_seed']})" if c.get("data_seed") is not None else "")
     lines = [f"task: {what}, {task.n_out} classes, T = {task.seq_len}; network: {task.n_in} → {hidden} {c['neuron']} "

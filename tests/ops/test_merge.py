@@ -32,7 +32,7 @@ def random_chunk(d, lam, rho=None, seed=0, device="cpu"):
     r = lambda *s: torch.randn(*s, generator=gen).to(device)  # noqa: E731
     Phi = r(B, N, d, d) if rho is None or d == 0 else rho * torch.linalg.qr(r(B, N, d, d))[0]
     traces = Traces(eps=r(B, N, d, M), eps_b=r(B, N, d), Theta=r(B, N, d, P))
-    sweep = ChunkSweep(q0=r(B, N, d), g=r(lam, B, N), E=r(lam, B, N, d), Phi=Phi, theta_grad=r(N, P),
+    sweep = ChunkSweep(q0=r(B, N, d), g=r(lam, B, N), E=r(lam, B, N, d), Phi=Phi, theta_grad=r(B, N, P),
                        Theta_in=r(B, N, d, P))
     return traces, sweep, r(lam, B, M)
 

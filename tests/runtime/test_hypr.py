@@ -11,30 +11,36 @@ from ..helpers import active_network, assert_grads_close, cue_targets, grads_of
 T = 37  # odd, not a multiple of any λ below
 
 
-def hypr_grads(net, x, y, chunk, loss="ce"):
+def hypr_grads(net, x, y, chunk, loss="ce", mask=None, **options):
     net.zero_grad(set_to_none=True)
-    result = hyprgen.HYPR(net, chunk=chunk, loss=loss).step(x, y)
+    result = hyprgen.HYPR(net, chunk=chunk, loss=loss, **options).step(x, y, mask=mask)
     return grads_of(net), result
 
 
+# with and without the readout's memory in the learning signal (docs/hypr.md §3a; the LI readout's default)
+MEMORY = pytest.mark.parametrize("readout_memory", [True, False], ids=["readout_memory", "same_step"])
+
+
+@MEMORY
 @pytest.mark.parametrize("neuron", SHIPPED)
-def test_gradient_does_not_depend_on_chunk_length(neuron):
-    net, x = active_network(neuron, T=T)
+def test_gradient_does_not_depend_on_chunk_length(neuron, readout_memory):
+    net, x = active_network(neuron, T=T)   # two recurrent hidden layers, LI readout
     y = cue_targets(x.shape[0], T, net.n_out)
-    ref, ref_result = hypr_grads(net, x, y, chunk=T)
+    ref, ref_result = hypr_grads(net, x, y, chunk=T, readout_memory=readout_memory)
     for chunk in (1, 3, 7):
-        got, result = hypr_grads(net, x, y, chunk)
+        got, result = hypr_grads(net, x, y, chunk, readout_memory=readout_memory)
         assert_grads_close(got, ref, what=f"{neuron} λ={chunk} vs λ=T")
         torch.testing.assert_close(result.outputs, ref_result.outputs, rtol=0, atol=0)
 
 
+@MEMORY
 @pytest.mark.parametrize("neuron", SHIPPED)
-def test_hypr_equals_per_step_eprop_with_autograd_jacobians(neuron):
+def test_hypr_equals_per_step_eprop_with_autograd_jacobians(neuron, readout_memory):
     net, x = active_network(neuron, T=T)
     y = cue_targets(x.shape[0], T, net.n_out)
-    got, result = hypr_grads(net, x, y, chunk=7)
+    got, result = hypr_grads(net, x, y, chunk=7, readout_memory=readout_memory)
     net.zero_grad(set_to_none=True)
-    oracle = hyprgen.EProp(net, jacobians="autograd").step(x, y)
+    oracle = hyprgen.EProp(net, jacobians="autograd", readout_memory=readout_memory).step(x, y)
     assert_grads_close(got, grads_of(net), what=f"{neuron} HYPR vs EProp(autograd)")
     torch.testing.assert_close(result.loss, oracle.loss, rtol=1e-12, atol=0)
     torch.testing.assert_close(result.outputs, oracle.outputs, rtol=0, atol=0)
@@ -62,6 +68,41 @@ def test_hypr_equals_bptt_of_the_detached_graph(neuron, loss):
     net.zero_grad(set_to_none=True)
     hyprgen.BPTT(net, loss=loss, detach_recurrent=True).step(x, y)
     assert_grads_close(got, grads_of(net), what=f"{neuron} HYPR vs detached BPTT")
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["all_steps", "masked"])
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+@pytest.mark.parametrize("neuron", ["brf", "alif", "se_adlif"])
+def test_readout_memory_equals_bptt_of_the_detached_graph_under_an_li_readout(neuron, loss, masked):
+    """docs/hypr.md §3a: with one recurrent hidden layer and an LI readout, keeping the readout's memory
+    leaves out only the paths through W_rec's input, so HYPR is autograd BPTT with o^{t-1} detached
+    in I^t; the paper's same-step rule is not (the readout's leak carries the rest)."""
+    net, x = active_network(neuron, hidden=(7,), readout="li", T=T)
+    gen = torch.Generator().manual_seed(3)
+    if loss == "ce":
+        y, mask = cue_targets(x.shape[0], T, net.n_out), None
+        if masked:
+            y[torch.rand(y.shape, generator=gen) < 0.3] = -100
+    else:
+        y = torch.randn(x.shape[0], T, net.n_out, dtype=torch.float64, generator=gen)
+        mask = torch.rand(x.shape[0], T, generator=gen) > 0.3 if masked else None
+    got, _ = hypr_grads(net, x, y, chunk=5, loss=loss, mask=mask)
+    net.zero_grad(set_to_none=True)
+    hyprgen.BPTT(net, loss=loss, detach_recurrent=True).step(x, y, mask=mask)
+    ref = grads_of(net)
+    assert_grads_close(got, ref, what=f"{neuron} HYPR (readout memory) vs detached BPTT")
+    same_step, _ = hypr_grads(net, x, y, chunk=5, loss=loss, mask=mask, readout_memory=False)
+    W = "layers.0.W_in"
+    assert (same_step[W] - ref[W]).abs().max() > 1e-3 * ref[W].abs().max()   # the memory is not negligible here
+
+
+def test_readout_memory_changes_nothing_without_a_readout_state():
+    """A linear readout has no memory: both rules give the same gradient, bit for bit."""
+    net, x = active_network("brf", readout="linear", T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    with_memory, _ = hypr_grads(net, x, y, chunk=5, readout_memory=True)
+    same_step, _ = hypr_grads(net, x, y, chunk=5, readout_memory=False)
+    assert all(torch.equal(with_memory[k], same_step[k]) for k in same_step)
 
 
 def test_drop_spike_paths_equals_bptt_with_own_spike_detached():
@@ -226,14 +267,18 @@ def test_stream_state_round_trip_resumes_exactly():
 
 
 def test_carried_bytes_is_the_memory_model():
-    """HYPR.carried_bytes = docs/hypr.md §6 per layer: ε B·n·d·m, ε_b B·n·d, Θ B·n·d·p, state B·n·(d+1)."""
+    """HYPR.carried_bytes = docs/hypr.md §6 per layer: ε B·n·d·m, ε_b B·n·d, Θ B·n·d·p, state B·n·(d+1);
+    with readout memory (§3a) every hidden layer adds G, G_b, G_θ: R·B·n·(m + 1 + p), R = n_out·d_readout."""
     net = hyprgen.RSNN(5, [7, 6], 3, neuron=["brf", "alif"], readout="li")
-    B = 4
-    expected = 0
+    B, R = 4, 3 * 1
+    expected = memory = 0
     for layer in net.layers:
         n, d, m, p = layer.n, layer.d, layer.m, len(layer.neuron.META["params"])
         expected += 4 * (B * n * d * m + B * n * d + B * n * d * p + B * n * (d + 1))
-    assert hyprgen.HYPR(net, chunk=5).carried_bytes(B) == expected
+        if layer is not net.layers[-1]:
+            memory += 4 * R * B * n * (m + 1 + p)
+    assert hyprgen.HYPR(net, chunk=5, readout_memory=False).carried_bytes(B) == expected
+    assert hyprgen.HYPR(net, chunk=5).carried_bytes(B) == expected + memory   # the default under an LI readout
 
 
 # -- sequences in pieces (step_pieces) ----------------------------------------------------------

@@ -32,11 +32,14 @@ def hypr_grads(net, x, y, **options):
     return result, grads_of(net)
 
 
+@pytest.mark.parametrize("readout_memory", [True, False], ids=["readout_memory", "same_step"])
 @pytest.mark.parametrize("neuron", ["brf", "alif"])
-def test_training_step_equals_torch_backend(neuron):
+def test_training_step_equals_torch_backend(neuron, readout_memory):
+    """Both learning signals (docs/hypr.md §3a, §3): with readout memory the P-stage kernel also runs
+    the route signals stacked with the batch."""
     net, x, y = two_layer(neuron)
-    ref_result, ref = hypr_grads(net, x, y, chunk=7, backend="torch")
-    got_result, got = hypr_grads(net, x, y, chunk=7, backend="triton")
+    ref_result, ref = hypr_grads(net, x, y, chunk=7, backend="torch", readout_memory=readout_memory)
+    got_result, got = hypr_grads(net, x, y, chunk=7, backend="triton", readout_memory=readout_memory)
     assert got.keys() == ref.keys() and len(ref) == len(list(net.parameters()))
     for name in ref:
         assert ref[name].abs().max() > 0, f"{name}: zero reference gradient, the comparison would be vacuous"

@@ -96,6 +96,28 @@ def test_killed_run_resumes_bit_identical(reference, tmp_path, capsys):
     assert_identical(run, reference(*KILLED))
 
 
+def test_sigkilled_stream_with_readout_memory_resumes_bit_identical(reference, tmp_path):
+    """kill -9 a streaming run (readout memory: its traces G carried with ε) between two periodic
+    checkpoints; the resumed run ends where the uninterrupted one does, to the bit."""
+    argv = [*KILLED, "--stream", "--readout-memory"]
+    run = tmp_path / "run"
+    path = run / checkpoint.FILENAME
+    proc = cli([*argv, "--out", str(run), "--checkpoint-every", "1"], background=True)
+    deadline = time.monotonic() + 60
+    while not (path.exists() and checkpoint.load(path)["progress"]["step"] >= 4):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.kill()                                          # SIGKILL: no handler runs, nothing is saved
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    stopped = checkpoint.load(path)["progress"]["step"]
+    assert 4 <= stopped < 30
+    assert checkpoint.load(path)["stream"]["memory"][0] is not None   # G was checkpointed with ε
+    resumed = cli(["train", "--out", str(run), "--resume", "--quiet", "--no-plots"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert_identical(run, reference(*argv))
+
+
 @pytest.mark.parametrize("extra", [(), ("--stream",), ("--method", "bptt")])
 def test_stopped_mid_epoch_resumes_bit_identical(extra, reference, tmp_path, capsys):
     """In-process, stopped at a fixed step (--stop-after): mid-epoch 2 after an LR decay step."""

@@ -152,9 +152,12 @@ def test_streaming_mode_keeps_the_carried_memory_flat(tmp_path, capsys):
     assert "steps streamed" in text and "online acc" in text
     events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     steps = [e for e in events if e["event"] == "step"]
-    # the stream's tensors: per layer ε [B, n, d, m], ε_b [B, n, d], Θ [B, n, d, p], r d × [B, n], o [B, n]
-    B, layers = 4, [(8, 3, 12 + 8, 2), (2, 1, 8, 1)]  # BRF: d = 3 (u, v, q), p = 2; LI readout: d = 1, p = 1
+    # the stream's tensors: per layer ε [B, n, d, m], ε_b [B, n, d], Θ [B, n, d, p], r d × [B, n], o [B, n];
+    # the hidden layer's readout memory (the default): G, G_b, G_θ [R, B, n, m | 1 | p], R = 2 readout neurons
+    B, R, layers = 4, 2, [(8, 3, 12 + 8, 2), (2, 1, 8, 1)]  # BRF: d = 3 (u, v, q), p = 2; LI readout: d = 1, p = 1
     expected = 4 * sum(B * n * d * m + B * n * d + B * n * d * p + d * B * n + B * n for n, d, m, p in layers)
+    n, _, m, p = layers[0]
+    expected += 4 * R * B * n * (m + 1 + p)
     assert [s["learner_bytes"] for s in steps] == [expected] * 8
 
 
