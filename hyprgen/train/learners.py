@@ -1,13 +1,14 @@
 """One way to build a learner from a method name: `make_learner(method, net, **options)`.
 
-Methods are the runtime's learners; variants are a method with one of its options switched on,
-named so that studies and tables can list them beside the methods:
+Methods are the runtime's learners; variants are a method with one of its options set, named so
+that studies and tables can list them beside the methods:
 
     hypr         HYPR(net, chunk, backend, trace_dtype, drop_spike_paths, readout_memory)  (runtime/hypr.py)
     bptt         BPTT(net, detach_recurrent)                                               (runtime/bptt.py)
     eprop        EProp(net, jacobians, readout_memory)                                     (runtime/eprop.py)
-    hypr_drop    hypr with drop_spike_paths=True (as the HYPR authors' release)
-    bptt_detach  bptt with detach_recurrent=True (no gradient through W_rec's input o^{t-1})
+    hypr_drop       hypr with drop_spike_paths=True (as the HYPR authors' release)
+    hypr_same_step  hypr with readout_memory=False (the paper's same-step learning signal, §3)
+    bptt_detach     bptt with detach_recurrent=True (no gradient through W_rec's input o^{t-1})
 
 Every option belongs to one or two methods (`OWNER`); an option of another method must be left unset
 (None, or False for a flag), so that nothing is silently ignored. Unset options take the learner's
@@ -18,7 +19,8 @@ from __future__ import annotations
 from typing import Mapping
 
 METHODS = ("hypr", "bptt", "eprop")
-VARIANTS = {"hypr_drop": ("hypr", "drop_spike_paths"), "bptt_detach": ("bptt", "detach_recurrent")}
+VARIANTS = {"hypr_drop": ("hypr", "drop_spike_paths", True), "hypr_same_step": ("hypr", "readout_memory", False),
+            "bptt_detach": ("bptt", "detach_recurrent", True)}   # name → (method, option, its value)
 NAMES = METHODS + tuple(VARIANTS)
 OWNER = {"chunk": ("hypr",), "backend": ("hypr",), "trace_dtype": ("hypr",), "drop_spike_paths": ("hypr",),
          "readout_memory": ("hypr", "eprop"), "detach_recurrent": ("bptt",),
@@ -55,6 +57,7 @@ def make_learner(name: str, net, *, loss: str = "ce", **options):
             raise ValueError(f"{key}={value!r} is an option of {' and '.join(OWNER[key])}, not of {name}")
     kwargs = {k: v for k, v in options.items() if method in OWNER[k] and v is not None}
     if name in VARIANTS:
-        kwargs[VARIANTS[name][1]] = True
+        _, option, value = VARIANTS[name]
+        kwargs[option] = value
     learner = {"hypr": HYPR, "bptt": BPTT, "eprop": EProp}[method]
     return learner(net, loss=loss, **kwargs)

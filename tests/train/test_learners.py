@@ -14,6 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 DIRECT = {
     "hypr": lambda net: HYPR(net, chunk=5, loss="ce"),
     "hypr_drop": lambda net: HYPR(net, chunk=5, loss="ce", drop_spike_paths=True),
+    "hypr_same_step": lambda net: HYPR(net, chunk=5, loss="ce", readout_memory=False),
     "bptt": lambda net: BPTT(net, loss="ce"),
     "bptt_detach": lambda net: BPTT(net, loss="ce", detach_recurrent=True),
     "eprop": lambda net: EProp(net, loss="ce"),

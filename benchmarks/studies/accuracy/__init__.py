@@ -7,9 +7,10 @@ spells the study's settings as its options), in one CPU thread per process:
 
   ecg     BRF (or ALIF) RSNN, 36 recurrent hidden neurons, LI readout (--readout linear: non-leaky),
           on ECG-QTDB, with one or more methods: hypr (λ = --chunk, hyprgen's exact neuron-local
-          spike paths), hypr_drop (HYPR with drop_spike_paths=True, as in the HYPR authors'
-          release), bptt and bptt_detach (BPTT without the paths through W_rec's input, a
-          diagnostic); the setup in ecg.py.
+          spike paths and the readout's memory in the learning signal, docs/hypr.md §3a),
+          hypr_same_step (the paper's same-step signal, §3: the "hypr" of runs before readout memory),
+          hypr_drop (HYPR with drop_spike_paths=True, as in the HYPR authors' release), bptt and
+          bptt_detach (BPTT without the paths through W_rec's input, a diagnostic); setup in ecg.py.
   cue     delayed cue task at the given delays: peak memory of one training step (HYPR vs BPTT,
           each measured in a fresh subprocess) and test accuracy after a training run per seed
           (--weight-scale, --param NAME LO HI and --lr-schedule make BRF-exp learn it); cue.py.

@@ -77,7 +77,8 @@ def ecg_table(runs, label):
 
 def plot_ecg(runs, path: Path, title: str):
     plt = plots_pyplot()
-    colors = {"hypr": "tab:blue", "bptt": "tab:red", "hypr_drop": "tab:green", "bptt_detach": "tab:purple"}
+    colors = {"hypr": "tab:blue", "bptt": "tab:red", "hypr_drop": "tab:green", "bptt_detach": "tab:purple",
+              "hypr_same_step": "tab:cyan"}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for r in runs:
         h = r["history"]

@@ -20,12 +20,14 @@ META = "study.json"  # in a run directory: the study's name for the run and what
 def argv(options: dict) -> list[str]:
     """{option: value} as `hyprgen train` arguments: True → --flag, False → --no-flag where the
     default is on (else left out), None or [] → left out, a list → several values; method may be a
-    variant (hypr_drop → --method hypr --drop-spike-paths)."""
+    variant (hypr_drop → --method hypr --drop-spike-paths, hypr_same_step → --no-readout-memory)."""
     out = []
     for name, value in options.items():
         if name == "method":
-            method, switch = VARIANTS.get(value, (value, None))
-            out += ["--method", method] + ([flag(switch)] if switch else [])
+            method, option, setting = VARIANTS.get(value, (value, None, None))
+            out += ["--method", method]
+            if option is not None:
+                out.append(flag(option) if setting else "--no-" + flag(option)[2:])
         elif value is True:
             out.append(flag(name))
         elif value is False:
