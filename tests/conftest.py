@@ -21,6 +21,17 @@ def _seed():
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _one_intra_op_thread():
+    """One torch intra-op thread for the whole suite: the test networks are tiny, and on a busy machine
+    (CI beside other jobs) a second thread stalls them far more than it helps (docs/training.md,
+    --threads). Tests that need the count restored afterwards use `one_thread`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
     """User builds go to a fresh cache so tests never read a developer's cache."""
     os.environ["HYPRGEN_CACHE"] = str(tmp_path_factory.mktemp("hyprgen-cache"))

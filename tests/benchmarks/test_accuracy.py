@@ -175,3 +175,7 @@ def test_ecg_runs_resume_skip_and_feed_align_and_the_report(tmp_path, monkeypatc
     assert report.returncode == 0, report.stderr[-2000:]
     assert "### ECG, BRF, li readout, 2 epochs" in report.stdout and "#### " + run.name in report.stdout
     assert (tmp_path / "docs" / "img" / "results_ecg.png").stat().st_size > 0
+    figures = json.loads((tmp_path / "docs" / "results" / "accuracy.json").read_text())["ecg_brf_li_e2"]
+    for method, r in results.items():   # the figures a script reads are the result files' final accuracies
+        assert figures[method]["per_seed"] == [r["history"][-1]["test_acc"] * 100] and figures[method]["seeds"] == [0]
+        assert figures[method]["mean"] == figures[method]["per_seed"][0] and figures[method]["epochs"] == 2

@@ -14,7 +14,7 @@ from hyprgen.train import checkpoint
 
 from .align import align_table
 from .runs import history, saved_run
-from .settings import IMG, OUT
+from .settings import DOCS, IMG, OUT
 
 # per-step test accuracy (%) of the BRF repository's own BPTT run, epochs 0..25
 # (experiments/ecg/csv_files/ecg_best_model_run_0.csv; lr decays over 400 epochs there)
@@ -145,9 +145,16 @@ def plot_cue(runs, path: Path) -> None:
     plt.close(fig)
 
 
-def ecg_report(runs, neuron: str, epochs: int, png: str, readout: str = "li") -> list[str]:
-    """Table, paired gaps, unfinished runs and plot of the ECG runs of one neuron, readout and budget."""
+def ecg_report(runs, neuron: str, epochs: int, png: str, readout: str = "li", figures: dict | None = None
+               ) -> list[str]:
+    """Table, paired gaps, unfinished runs and plot of the ECG runs of one neuron, readout and budget;
+    the table's final test accuracies also go into `figures` (docs/results/accuracy.json)."""
     table, stats = ecg_table(runs, f"{neuron.upper()} method")
+    if figures is not None and stats:
+        figures[f"ecg_{neuron}_{readout}_e{epochs}"] = {
+            method: {"mean": s["mean"], "std": s["std"], "per_seed": s["final"], "seeds": s["seeds"],
+                     "epochs": epochs, "metric": "final per-step test accuracy (%)"}
+            for method, s in stats.items()}
     out = [f"### ECG, {neuron.upper()}, {readout} readout, {epochs} epochs\n\n{table}\n"]
     ms = sorted(stats)
     for i in range(len(ms)):
@@ -170,7 +177,7 @@ def ecg_report(runs, neuron: str, epochs: int, png: str, readout: str = "li") ->
 
 
 def cmd_report(a) -> int:
-    out = []
+    out, figures = [], {}
     for neuron, stem in (("brf", "results_ecg"), ("alif", "results_alif")):
         by_budget = {}
         for r in load_runs(f"ecg_{neuron}_"):
@@ -179,7 +186,7 @@ def cmd_report(a) -> int:
         for (readout, epochs), runs in sorted(by_budget.items()):
             # the first (li readout, smallest budget) keeps the plain name (the plots docs/results/accuracy.md had first)
             suffix = ("" if readout == "li" else f"_{readout}") + ("" if epochs == first[1] else f"_e{epochs}")
-            out += ecg_report(runs, neuron, epochs, f"{stem}{suffix}.png", readout)
+            out += ecg_report(runs, neuron, epochs, f"{stem}{suffix}.png", readout, figures)
     mem = [json.loads(p.read_text()) for p in sorted(OUT.glob("cuemem_*.json"))]
     if mem:
         out.append("### Cue: one training step\n\n| neuron | method | delay | T | batch | hidden | peak RSS increase (MiB) | "
@@ -216,6 +223,10 @@ def cmd_report(a) -> int:
     text = "\n".join(out)
     print(text)
     (OUT / "report.md").write_text(text)
+    if figures:   # the figures a script reads: study → method → {mean, std, per_seed, seeds, epochs}
+        (DOCS / "results").mkdir(parents=True, exist_ok=True)
+        (DOCS / "results" / "accuracy.json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+        print(f"figures: {DOCS / 'results' / 'accuracy.json'}")
     return 0
 
 
