@@ -23,3 +23,16 @@ class BuildError(HyprgenError):
 
 class ShapeError(HyprgenError, ValueError):
     """A tensor given to the runtime has the wrong rank, size or dtype."""
+
+
+class NonFiniteError(HyprgenError, FloatingPointError):
+    """A learner met a NaN or inf (runtime/finite.py). `kind` is what held it: 'state', 'output',
+    'loss', 'gradient' or 'parameter'; layer, neuron, component, step and sample say where, as far as
+    they apply (None otherwise); value is the offending entry."""
+
+    def __init__(self, message: str, *, kind: str, layer: int | None = None, neuron: int | None = None,
+                 component: str | None = None, step: int | None = None, sample: int | None = None,
+                 value: float | None = None):
+        self.kind, self.layer, self.neuron, self.component = kind, layer, neuron, component
+        self.step, self.sample, self.value = step, sample, value
+        super().__init__(message)

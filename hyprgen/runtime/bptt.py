@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from . import losses
+from .finite import check_sequence
 from .learner import Learner, StepResult
 from .network import RSNN
 
@@ -12,16 +13,20 @@ class BPTT(Learner):
     """detach_recurrent=True stops the gradient through W_rec's input o^{t-1}: with one hidden layer
     and a linear readout this is exactly the graph whose gradient HYPR computes (docs/hypr.md §8)."""
 
-    def __init__(self, net: RSNN, loss: str = "ce", detach_recurrent: bool = False):
-        super().__init__(net, loss)
+    def __init__(self, net: RSNN, loss: str = "ce", detach_recurrent: bool = False, check_finite: bool = True):
+        super().__init__(net, loss, check_finite)
         self.detach_recurrent = detach_recurrent
 
     def step(self, x: torch.Tensor, target: torch.Tensor, optimizer=None, mask: torch.Tensor | None = None) -> StepResult:
         self._prepare(x, target, mask, optimizer)
         normalizer = losses.default_normalizer(self.loss, target, mask, self.net.n_out)
         with torch.enable_grad():
-            y, _ = self.net(x, differentiable=True, detach_recurrent=self.detach_recurrent)
+            y, final = self.net(x, differentiable=True, detach_recurrent=self.detach_recurrent)
             loss = losses.loss_sum(self.loss, y, target, mask) / normalizer
             loss.backward()
+        if self.check_finite:
+            check_sequence(self.net, x, y.detach(), loss.detach(), [s.detach() for s in final],
+                           [(i, name, p.grad) for i, layer in enumerate(self.net.layers)
+                            for name, p in layer.named_parameters()])
         self._finish(optimizer)
         return StepResult(loss.detach(), y.detach())

@@ -12,13 +12,15 @@ import torch
 from ..ops.jacobians import densify, jacobians_by_autograd
 from ..ops.merge import Traces
 from . import losses
+from .finite import GRADIENT_NAMES, check_sequence
 from .learner import Learner, StepResult, add_layer_grads
 from .network import RSNN
 
 
 class EProp(Learner):
-    def __init__(self, net: RSNN, loss: str = "ce", jacobians: str = "generated", readout_memory: bool | None = None):
-        super().__init__(net, loss)
+    def __init__(self, net: RSNN, loss: str = "ce", jacobians: str = "generated", readout_memory: bool | None = None,
+                 check_finite: bool = True):
+        super().__init__(net, loss, check_finite)
         if jacobians not in ("generated", "autograd"):
             raise ValueError(f"jacobians must be 'generated' or 'autograd', got {jacobians!r}")
         if readout_memory not in (None, True, False):
@@ -90,7 +92,11 @@ class EProp(Learner):
                 tr.eps_b = (J.A @ tr.eps_b[..., None]).squeeze(-1) + J.c
                 tr.Theta = J.A @ tr.Theta + J.D
                 signal = (signal * J.gamma) @ layer.W_in
+        y = torch.stack(outputs, 1)
+        if self.check_finite:
+            check_sequence(net, x, y, total, state, [(i, name, g) for i, layer_grads in enumerate(grads)
+                                                      for name, g in zip(GRADIENT_NAMES, layer_grads)])
         for layer, (W, b, theta) in zip(net.layers, grads):
             add_layer_grads(layer, W, b, theta)
         self._finish(optimizer)
-        return StepResult(total, torch.stack(outputs, 1))
+        return StepResult(total, y)

@@ -19,7 +19,8 @@ from ..errors import ShapeError
 from ..ops.merge import MAX_D as MAX_TRITON_D
 from ..ops.merge import ChunkGradient, Traces
 from ..ops.readout_memory import ReadoutTraces, readout_memory_merge_ref, route_signals, stacked
-from . import losses
+from . import finite, losses
+from .finite import GRADIENT_NAMES
 from .learner import Learner, StepResult, add_layer_grads
 from .network import LayerState, LinearNeuron, RSNN
 from .stages import Kept, TorchStages, TritonStages
@@ -62,8 +63,8 @@ class HYPR(Learner):
 
     def __init__(self, net: RSNN, chunk: int = 64, loss: str = "ce", backend: str = "torch",
                  trace_dtype: torch.dtype | None = None, drop_spike_paths: bool = False,
-                 readout_memory: bool | None = None):
-        super().__init__(net, loss)
+                 readout_memory: bool | None = None, check_finite: bool = True):
+        super().__init__(net, loss, check_finite)
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
             raise ValueError(f"chunk (λ) must be a positive integer, got {chunk!r}")
         problem = option_problem(backend, trace_dtype, drop_spike_paths)
@@ -76,6 +77,7 @@ class HYPR(Learner):
         self.readout_memory = net.layers[-1].d > 0 if readout_memory is None else readout_memory
         self.stages = [self._stages_for(i, layer) for i, layer in enumerate(net.layers)]
         self._stream: tuple[list[LayerState], list[Traces], list[ReadoutTraces | None]] | None = None
+        self._stream_step = 0   # steps the stream has run (where the finiteness guard reports a step)
 
     def _stages_for(self, index: int, layer):
         if self.backend == "torch" or isinstance(layer.neuron, LinearNeuron):
@@ -113,7 +115,7 @@ class HYPR(Learner):
             optimizer.zero_grad(set_to_none=True)
         kept_grads = None if normalizer is not None else self._set_aside_grads()
         state = carried = None
-        count, total, outputs = 0.0, None, []
+        count, total, outputs, t0 = 0.0, None, [], 0
         for k, piece in enumerate(pieces):
             x, target, mask = self._check_piece(k, piece, state)
             if state is None:
@@ -123,10 +125,11 @@ class HYPR(Learner):
                 sl = slice(s, s + self.chunk)
                 y, loss, state, carried = self._train_chunk(x[:, sl], target[:, sl],
                                                             None if mask is None else mask[:, sl], state, carried,
-                                                            1.0 if kept_grads is not None else normalizer)
+                                                            1.0 if kept_grads is not None else normalizer, t0 + s)
                 if keep_outputs:
                     outputs.append(y)
                 total += loss
+            t0 += x.shape[1]
         if state is None:
             raise ValueError("step_pieces got no pieces: the sequence is empty")
         if kept_grads is not None:
@@ -156,7 +159,9 @@ class HYPR(Learner):
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
             normalizer = losses.default_normalizer(self.loss, t_c, m_c, self.net.n_out)
-            y, loss, state, carried = self._train_chunk(x[:, sl], t_c, m_c, state, carried, normalizer)
+            y, loss, state, carried = self._train_chunk(x[:, sl], t_c, m_c, state, carried, normalizer,
+                                                        self._stream_step)
+            self._stream_step += t_c.shape[1]
             self._finish(optimizer)
             outputs.append(y)
             chunk_losses.append(loss)
@@ -173,26 +178,27 @@ class HYPR(Learner):
         return sum(x.numel() * x.element_size() for x in tensors)
 
     def reset_stream(self) -> None:
-        self._stream = None
+        self._stream, self._stream_step = None, 0
 
     def stream_state(self) -> dict:
         """The carried stream (states and traces) as tensors, for checkpoints."""
         if self._stream is None:
             return {}
         states, (traces, memory) = self._stream
-        return {"states": [(s.r, s.o) for s in states],
+        return {"states": [(s.r, s.o) for s in states], "step": self._stream_step,
                 "traces": [(t.eps, t.eps_b, t.Theta) for t in traces],
                 "memory": [None if g is None else (g.G, g.G_b, g.G_theta) for g in memory]}
 
     def load_stream_state(self, saved: dict) -> None:
         if not saved:
-            self._stream = None
+            self.reset_stream()
             return
         memory = saved.get("memory") or [None] * len(saved["traces"])
         expected = self._zero_carried(1)[1]   # which layers this learner carries G for
         if [g is None for g in memory] != [g is None for g in expected]:
             raise ValueError(f"the saved stream does not carry the readout-memory traces this learner "
                              f"(readout_memory={self.readout_memory}) needs: it was saved by another configuration")
+        self._stream_step = int(saved.get("step", 0))
         self._stream = ([LayerState(tuple(r), o) for r, o in saved["states"]],
                         ([Traces(*t) for t in saved["traces"]],
                          [None if g is None else ReadoutTraces(*g) for g in memory]))
@@ -244,8 +250,9 @@ class HYPR(Learner):
             raise ValueError(f"backend='triton' computes in float32; the network and input are {x.dtype} "
                              "(use backend='torch')")
 
-    def _train_chunk(self, x, target, mask, state, carried, normalizer):
-        """S-stage, loss, P-stage and merge of one chunk x [B, λ, n_in]. Gradients go to .grad.
+    def _train_chunk(self, x, target, mask, state, carried, normalizer, t0: int):
+        """S-stage, loss, P-stage and merge of one chunk x [B, λ, n_in] (steps t0…t0+λ-1 of the sequence or
+        stream). Gradients go to .grad; with check_finite, the finiteness guard checks the chunk first.
 
         With readout memory (docs/hypr.md §3a) the hidden layers' signal starts from the readout's
         effective error g (its sweep's q c + λγ: the errors of the whole chunk through the readout's
@@ -266,6 +273,7 @@ class HYPR(Learner):
         new_traces, new_memory = [None] * len(traces), [None] * len(memory)
         routes = readout = None   # with readout memory: [λ, R·B, n] route signals; the readout's sweep
         top = len(self.net.layers) - 1
+        grads = [None] * len(self.net.layers)
         for i in range(top, -1, -1):  # top-down
             layer, stages, k = self.net.layers[i], self.stages[i], kept[i]
             sweep, signal_gamma = stages.p_stage(layer, k, signal)
@@ -278,11 +286,30 @@ class HYPR(Learner):
                                                                 readout.Phi)
                 grad = ChunkGradient(grad.W + cross.W, grad.b + cross.b, grad.theta + cross.theta)
                 routes = route_gamma @ layer.W_in if i > 0 else None
-            add_layer_grads(layer, grad.W, grad.b, grad.theta)
+            grads[i] = grad
             if i == top and self.readout_memory and i > 0 and layer.d > 0:
                 readout = sweep
                 signal = sweep.g @ layer.W_in                   # λ̃^τ: the chunk's errors through the readout's leak
                 routes = route_signals(sweep.E, layer.W_in)    # [λ, R·B, n] for the route sweeps below
             elif i > 0:
                 signal = signal_gamma @ layer.W_in  # ∂l^τ/∂x^τ through same-step paths: [λ, B, n_in]
+        if self.check_finite:
+            self._check_chunk(kept, new_state, y, loss, grads, t0)
+        for layer, grad in zip(self.net.layers, grads):
+            add_layer_grads(layer, grad.W, grad.b, grad.theta)
         return y, loss, new_state, (new_traces, new_memory)
+
+    def _check_chunk(self, kept: list[Kept], new_state: list[LayerState], y, loss, grads: list[ChunkGradient],
+                     t0: int) -> None:
+        """The finiteness guard on one chunk (runtime/finite.py): every layer's state at every step, the
+        readout's output, the loss and the chunk's gradients; one sum each, one sync."""
+        named = [(i, name, g) for i, grad in enumerate(grads)
+                 for name, g in zip(GRADIENT_NAMES, (grad.W, grad.b, grad.theta))]
+        tensors = [k.r_prev for k in kept] + [r for s in new_state for r in s.r] + [y, loss] + [g for *_, g in named]
+        if finite.all_finite(tensors):
+            return
+        span = f"the chunk at steps {t0}–{t0 + y.shape[1] - 1}"
+        finite.raise_for_states(self.net, [finite.chunk_states(k.r_prev, s.r) for k, s in zip(kept, new_state)],
+                                t0 - 1, span)
+        finite.raise_for_values(self.net, y, loss, named, span)
+        finite.raise_unlocated(span)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from . import losses
+from .finite import check_parameters
 from .network import Layer, RSNN
 
 
@@ -16,14 +17,21 @@ class StepResult:
 
 
 class Learner:
-    """Base: subclasses compute gradients into .grad; `finish` steps an optimizer and clamps."""
+    """Base: subclasses compute gradients into .grad; `finish` steps an optimizer and clamps.
 
-    def __init__(self, net: RSNN, loss: str = "ce"):
+    check_finite (default True): the finiteness guard (finite.py) checks states, outputs, the loss and
+    the gradients once per chunk (HYPR) or sequence (BPTT, EProp), and the parameters after each
+    optimizer step, and raises NonFiniteError naming where a NaN or inf first appeared. False turns it
+    off (benchmarks; docs/reliability.md gives its cost)."""
+
+    def __init__(self, net: RSNN, loss: str = "ce", check_finite: bool = True):
         if not isinstance(net, RSNN):
             raise TypeError(f"expected a hyprgen.RSNN, got {type(net).__name__}")
         if loss not in losses.LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {losses.LOSSES}")
-        self.net, self.loss = net, loss
+        if not isinstance(check_finite, bool):
+            raise ValueError(f"check_finite must be True or False, got {check_finite!r}")
+        self.net, self.loss, self.check_finite = net, loss, check_finite
 
     def _prepare(self, x, target, mask, optimizer):
         self.net.check_input(x)
@@ -37,6 +45,8 @@ class Learner:
         if optimizer is not None:
             optimizer.step()
             self.net.clamp_()
+            if self.check_finite:
+                check_parameters(self.net)
 
 
 def add_grad(param: torch.Tensor | None, value: torch.Tensor) -> None:

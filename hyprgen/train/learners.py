@@ -24,7 +24,8 @@ VARIANTS = {"hypr_drop": ("hypr", "drop_spike_paths", True), "hypr_same_step": (
 NAMES = METHODS + tuple(VARIANTS)
 OWNER = {"chunk": ("hypr",), "backend": ("hypr",), "trace_dtype": ("hypr",), "drop_spike_paths": ("hypr",),
          "readout_memory": ("hypr", "eprop"), "detach_recurrent": ("bptt",),
-         "jacobians": ("eprop",)}  # option → the methods whose learners take it
+         "jacobians": ("eprop",), "check_finite": ("hypr", "bptt", "eprop")}
+# option → the methods whose learners take it
 
 
 def method_of(name: str) -> str:

@@ -103,9 +103,13 @@ OPTIONS = (
            "--batch-size; the results depend on it only by rounding)", "learning"),
     Option("initial_eval", "bool", False, "also evaluate before the first step (an \"initial\" event in "
            "metrics.jsonl)", "learning"),
-    Option("stop_on_nonfinite", "bool", False, "end the run after an epoch whose training loss was not finite "
-           "somewhere (NaN or ±inf): that epoch is evaluated and saved, and the summary says why the run ended",
-           "learning"),
+    Option("check_finite", "bool", True, "the finiteness guard: states, outputs, loss and gradients checked once "
+           "per chunk (sequence for BPTT/e-prop), parameters after each step; the first NaN/inf stops the run with "
+           "where it appeared (layer, neuron, state, step), exit code 3, the last good checkpoint kept "
+           "(docs/reliability.md). --no-check-finite: off, for benchmarks", "learning"),
+    Option("stop_on_nonfinite", "bool", False, "with --no-check-finite: end the run after an epoch whose training "
+           "loss was not finite somewhere (NaN or ±inf): that epoch is evaluated and saved, and the summary says "
+           "why the run ended", "learning"),
     Option("device", "str", "cpu", "torch device", "learning"),
     Option("threads", "int", 1, "torch intra-op threads on a CPU; 0: torch's default. One is the default because "
            "these networks' ops are too small to gain from more, and on a busy machine more threads stall each "

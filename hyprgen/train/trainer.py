@@ -7,7 +7,9 @@ schedule (assemble.py) → epochs of optimizer steps, each epoch ending with a t
 
 A run ends after its last epoch, or early: --time-limit (at a step boundary; the epoch in progress is
 evaluated as the last) or --stop-on-nonfinite (after an epoch with a NaN/inf loss); the summary's
-"ended" says which. --stop-after and SIGINT/SIGTERM instead stop it for a later --resume.
+"ended" says which. --stop-after and SIGINT/SIGTERM instead stop it for a later --resume. The
+finiteness guard (runtime/finite.py) stops it at the first NaN/inf with exit code 3: nothing is saved
+after the failing step, so the checkpoint in --out is the last good state.
 
 With --out DIR the run directory holds config.toml, metrics.jsonl (metrics.py), checkpoint.pt
 (checkpoint.py: after every epoch, every --checkpoint-every steps, and on SIGINT/SIGTERM) and the
@@ -31,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from ..data import iterate
-from ..errors import HyprgenError
+from ..errors import HyprgenError, NonFiniteError
 from ..runtime import HYPR
 from . import assemble, checkpoint, plots
 from .checkpoint import CheckpointError
@@ -41,6 +43,7 @@ from .options import STDOUT, controls, resolve, to_toml
 from .report import epoch_line, header, summary_table
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}           # 128 + signal number, as shells report
+EXIT_NONFINITE = 3                                                # the finiteness guard stopped the run
 
 
 @dataclass
@@ -183,6 +186,12 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
 
     def run(self) -> int:
+        try:
+            return self._run()
+        except NonFiniteError as e:
+            return self._nonfinite(e)
+
+    def _run(self) -> int:
         c, p = self.config, self.progress
         self._start = time.perf_counter() - p.elapsed
         self._cpu_start = time.process_time() - p.cpu
@@ -311,6 +320,20 @@ class Trainer:
                  if self.run_dir else "nothing saved (no --out)")
         print(f"hyprgen: {why} {where} (step {p.step}); {saved}", file=sys.stderr if sig else self.report, flush=True)
         return EXIT_CODES[sig] if sig else 0
+
+    def _nonfinite(self, error: NonFiniteError) -> int:
+        """The guard stopped a step: say where, save nothing (the checkpoint is the last good state)."""
+        p = self.progress
+        path = self.checkpoint_path
+        if path is None:
+            kept = "nothing saved (no --out)"
+        elif path.exists():
+            kept = f"the last good checkpoint, {path}, is kept as it was"
+        else:
+            kept = "no checkpoint had been saved yet"
+        print(f"hyprgen: training stopped in epoch {p.epoch + 1}, step {p.step + 1}: {error}\n"
+              f"hyprgen: {kept}", file=sys.stderr, flush=True)
+        return EXIT_NONFINITE
 
     def _finish(self) -> int:
         summary = self.summary()

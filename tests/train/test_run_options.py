@@ -10,7 +10,7 @@ import torch
 from hyprgen.cli import main
 from hyprgen.errors import HyprgenError
 from hyprgen.runtime import BPTT
-from hyprgen.train import assemble
+from hyprgen.train import assemble, checkpoint
 from hyprgen.train.evaluation import evaluate
 from hyprgen.train.options import add_arguments
 from hyprgen.train.trainer import prepare
@@ -95,6 +95,24 @@ def test_stop_on_nonfinite_ends_the_run_after_the_epoch(capsys, monkeypatch):
     assert t.run() == 0
     assert t.summary()["epochs"] == 1 and "not finite" in t.summary()["ended"]
     assert len([e for e in t.log.events if e["event"] == "step"]) == 3   # the epoch ran to its end
+
+
+def test_a_nonfinite_value_stops_the_run_with_its_place_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    """--lr 1e8 blows the hidden state up within two steps; before the guard the run exited 0 with a
+    finite loss and NaN weights. Now: exit code 3, the message names layer, neuron, state and step, and
+    the checkpoint is the one of the last good step, equal to a run stopped there (--stop-after)."""
+    argv = ["train", *TINY, "--epochs", "2", "--lr", "1e8", "--checkpoint-every", "1"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 3
+    err = capsys.readouterr().err
+    assert "non-finite state: layer 0 (brf" in err and "neuron " in err and "after step " in err
+    assert f"the last good checkpoint, {tmp_path / 'a' / 'checkpoint.pt'}, is kept" in err
+    kept = checkpoint.load(tmp_path / "a" / checkpoint.FILENAME)
+    failed_at = int(err.split("step ")[1].split(":")[0])           # "training stopped in epoch 1, step K:"
+    assert kept["progress"]["step"] == failed_at - 1
+    assert main([*argv, "--out", str(tmp_path / "b"), "--stop-after", str(failed_at - 1)]) == 0
+    stopped = checkpoint.load(tmp_path / "b" / checkpoint.FILENAME)
+    assert all(torch.isfinite(v).all() and torch.equal(v, stopped["model"][k]) for k, v in kept["model"].items())
+    assert main([*argv, "--out", str(tmp_path / "c"), "--no-check-finite"]) == 0   # the guard off: silent
 
 
 def test_learner_options_belong_to_their_method(capsys):
