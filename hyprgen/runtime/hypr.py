@@ -143,7 +143,8 @@ class HYPR(Learner):
     def stream(self, x: torch.Tensor, target: torch.Tensor, optimizer, mask: torch.Tensor | None = None) -> StepResult:
         """Streaming mode: x [B, T, n_in] is the next piece of an endless input. Each chunk of λ steps
         gets its own loss (normalized within the chunk) and an optimizer step; state and traces carry
-        over to the next call (reset with `reset_stream`). Returns the mean of the chunk losses."""
+        over to the next call (reset with `reset_stream`). Returns the loss of this call's outputs over
+        its labelled steps (the chunk losses weighted by their labelled terms; 0 if none is labelled)."""
         self.net.check_input(x)
         losses.check_target(self.loss, (x.shape[0], x.shape[1], self.net.n_out), target, mask)
         if self._stream is None or self._stream[0][0].o.shape[0] != x.shape[0]:
@@ -152,7 +153,7 @@ class HYPR(Learner):
                                  "call reset_stream() to start a new stream")
             self._stream = (self.net.init_state(x.shape[0]), self._zero_carried(x.shape[0]))
         state, carried = self._stream
-        outputs, chunk_losses = [], []
+        outputs, loss_sum, counted = [], x.new_zeros(()), 0.0
         for s in range(0, x.shape[1], self.chunk):
             sl = slice(s, s + self.chunk)
             t_c, m_c = target[:, sl], None if mask is None else mask[:, sl]
@@ -164,9 +165,10 @@ class HYPR(Learner):
             self._stream_step += t_c.shape[1]
             self._finish(optimizer)
             outputs.append(y)
-            chunk_losses.append(loss)
+            loss_sum += loss * normalizer
+            counted += losses.counted_terms(self.loss, t_c, m_c, self.net.n_out)
         self._stream = (state, carried)
-        return StepResult(torch.stack(chunk_losses).mean(), torch.cat(outputs, 1))
+        return StepResult(loss_sum / max(counted, 1.0), torch.cat(outputs, 1))
 
     def carried_bytes(self, batch: int) -> int:
         """Bytes carried from one chunk to the next for this batch size (docs/hypr.md §6): the traces

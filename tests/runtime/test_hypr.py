@@ -347,3 +347,28 @@ def test_step_pieces_rejects_bad_pieces():
         learner.step_pieces([x])
     with pytest.raises(hyprgen.errors.ShapeError, match="target"):
         learner.step_pieces([(x, target[:, :3])])
+
+
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+def test_streaming_loss_is_the_mean_over_labelled_steps(loss):
+    """The stream's reported loss is that of its outputs over the labelled steps only (as `step`
+    normalizes), computed here from the returned outputs with torch's own losses; chunks without a
+    label used to count as 0 (half the true loss on the cue stream)."""
+    net, x = active_network("lif", T=T)
+    B, n_out = x.shape[0], net.n_out
+    if loss == "ce":
+        target, mask = cue_targets(B, T, n_out), None
+        target[:, :T - 5] = -100                                      # labels only in the last 5 steps
+    else:
+        target = torch.rand(B, T, n_out, dtype=x.dtype)
+        mask = torch.zeros(B, T, dtype=torch.bool)
+        mask[:, -3:] = True
+    learner = hyprgen.HYPR(net, chunk=4, loss=loss)
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    result = learner.stream(x, target, opt, mask=mask)
+    y = result.outputs
+    if loss == "ce":
+        expected = torch.nn.functional.cross_entropy(y.reshape(-1, n_out), target.reshape(-1), ignore_index=-100)
+    else:
+        expected = torch.nn.functional.mse_loss(y[mask], target[mask])
+    torch.testing.assert_close(result.loss, expected, rtol=1e-10, atol=0)
