@@ -69,13 +69,14 @@ def load_kernels(neuron: ModuleType) -> ModuleType:
 
 def _built(spec_path: Path) -> ModuleType:
     """A user spec's (or stale shipped spec's) module from the cache, built there first if needed."""
-    from .compiler.build import cache_dir_for, cached_build  # the compiler, only when a build may be due
+    from .compiler.build import cached_build  # the compiler, only when a build may be due
 
-    directory = cache_dir_for(spec_path)   # keyed by content; the module name also by the cache's place
+    path = cached_build(spec_path)   # runs the spec: its entry is keyed by what it computes
+    directory = path.parent          # the module's name: its entry and the cache's place
     module_name = f"hyprgen_cache_{directory.name.replace('-', '_')}_{hashlib.sha256(str(directory).encode()).hexdigest()[:8]}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    return import_file(cached_build(spec_path), module_name)
+    return import_file(path, module_name)
 
 
 def import_file(path: Path, module_name: str) -> ModuleType:

@@ -47,6 +47,27 @@ def user_spec(folder: Path, theta: float = 1.0, name: str = "mylif.py") -> Path:
     return path
 
 
+def helper_spec(folder: Path, helper: str, theta: float) -> Path:
+    """A user spec whose threshold comes from the module `helper` beside it (helper.py: THETA = theta)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{helper}.py").write_text(f"THETA = {theta!r}\n")
+    path = folder / "mylif.py"
+    path.write_text(f"import {helper}\n" + USER_SPEC.replace("THETA", f"{helper}.THETA"))
+    return path
+
+
+def spikes_from_rest(module, current: float) -> bool:
+    """Whether every neuron of the generated LIF `module` spikes in one step from rest (u = z = 0) under
+    the input `current` (τ = 10): u_new = current, so the reference is current > θ."""
+    import torch
+
+    state = module.init_state(1, 2, dtype=torch.float64)
+    _, z = module.step(state, torch.full((1, 2), current, dtype=torch.float64),
+                       (torch.full((2,), 10.0, dtype=torch.float64),))
+    assert bool((z == z[0, 0]).all()), "neurons in the same state disagree"
+    return bool(z[0, 0] == 1)
+
+
 # ----------------------------------------------------------------------------------------------
 # Determinism
 
@@ -218,15 +239,46 @@ def test_editing_the_spec_gives_a_new_module(tmp_path, cache):
     assert len(folders) == 2 and {Path(first.__file__).parent, Path(second.__file__).parent} == set(folders)
 
 
-def test_cache_key_covers_spec_and_versions(tmp_path, monkeypatch):
-    spec = user_spec(tmp_path)
-    key = B.cache_key(spec)
-    assert B.cache_key(spec) == key
+def test_cache_key_covers_the_evaluated_spec_and_versions(tmp_path, monkeypatch):
+    ir = B.generate(user_spec(tmp_path / "a"))[0]
+    key = B.cache_key(ir)
+    assert B.cache_key(B.generate(user_spec(tmp_path / "b"))[0]) == key          # the same spec elsewhere
+    assert B.cache_key(B.generate(user_spec(tmp_path / "c", theta=1.5))[0]) != key
     monkeypatch.setattr(B, "__version__", "999")
-    assert B.cache_key(spec) != key
+    assert B.cache_key(ir) != key
     monkeypatch.undo()
     monkeypatch.setattr(B, "_templates_hash", lambda: "other templates")
-    assert B.cache_key(spec) != key
+    assert B.cache_key(ir) != key
+
+
+def test_spec_imports_a_helper_module_from_its_folder(tmp_path, cache):
+    """The spec's folder is on sys.path while it runs (as for `python spec.py`), and only then."""
+    path_before = list(sys.path)
+    spec = helper_spec(tmp_path / "specs", "hyprgen_test_helpers_a", theta=2.0)
+    module = L.load(spec)
+    assert module.META["name"] == "mylif"
+    assert spikes_from_rest(module, 2.5) == (2.5 > 2.0) and spikes_from_rest(module, 1.5) == (1.5 > 2.0)
+    assert sys.path == path_before and "hyprgen_test_helpers_a" not in sys.modules
+
+
+def test_changing_an_imported_helper_gives_a_new_module(tmp_path, cache, monkeypatch):
+    """The cache entry is keyed by what the spec computes, so a helper it imports counts as much as its own
+    text: in the same process (the helper is read from disk again) and in a new one (the cache)."""
+    spec = helper_spec(tmp_path / "specs", "hyprgen_test_helpers_b", theta=1.0)
+    helper = tmp_path / "specs" / "hyprgen_test_helpers_b.py"
+    first = L.load(spec)
+    assert spikes_from_rest(first, 5.0) == (5.0 > 1.0)
+    helper.write_text("THETA = 9.0\n")      # same size, same second: no stale bytecode either
+    second = L.load(spec)
+    assert second is not first and spikes_from_rest(second, 5.0) == (5.0 > 9.0)
+    assert Path(second.__file__).parent != Path(first.__file__).parent
+    assert len(list(cache.iterdir())) == 2
+    helper.write_text("THETA = 1.0\n")      # back: the first entry is found again, nothing is rebuilt
+    for name in [n for n in sys.modules if n.startswith("hyprgen_cache_")]:   # a new process (simulated)
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(B, "write_atomic", lambda *a, **k: pytest.fail("the cache entry was not reused"))
+    again = L.load(spec)
+    assert Path(again.__file__) == Path(first.__file__) and spikes_from_rest(again, 5.0) == (5.0 > 1.0)
 
 
 def test_load_shipped_name_returns_the_shipped_module(cache):
