@@ -49,6 +49,30 @@ def spec_hash(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
+# Every file the compiler writes opens with the sha256 of the rest of it (its body), so that the loader
+# imports only what the compiler wrote: not a module edited, damaged or extended in a shared cache.
+CONTENT_HASH_PREFIX = "# content sha256 "
+CONTENT_HASH_NOTE = " of the lines below: checked before import"
+
+
+def seal(body: str) -> str:
+    """A generated module's file text: `body` under a first line that records its sha256 (deterministic:
+    the same body, the same file)."""
+    return f"{CONTENT_HASH_PREFIX}{hashlib.sha256(body.encode()).hexdigest()}{CONTENT_HASH_NOTE}\n{body}"
+
+
+def seal_problem(text: str) -> str | None:
+    """Why a generated file's text is not what the compiler wrote (None when its first line's sha256 is
+    that of the lines below it). One sha256 over the file: ~20 µs for a 10 KB module."""
+    first, _, body = text.partition("\n")
+    digest = first[len(CONTENT_HASH_PREFIX):len(CONTENT_HASH_PREFIX) + 64] if first.startswith(CONTENT_HASH_PREFIX) else ""
+    if len(digest) != 64 or first != f"{CONTENT_HASH_PREFIX}{digest}{CONTENT_HASH_NOTE}":
+        return "it has no content sha256 in its first line"
+    if hashlib.sha256(body.encode()).hexdigest() != digest:
+        return "its content does not match the sha256 in its first line"
+    return None
+
+
 def kernel_name(neuron: str, stage: str) -> str:
     """The generated kernel of one stage: brf, "s_stage" → brf_s_stage_kernel."""
     if stage not in KERNEL_STAGES:

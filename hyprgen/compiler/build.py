@@ -3,7 +3,8 @@
 Shipped neurons (neurons/*.py) are built into generated/ and committed; `check` regenerates each
 one in memory and compares bytes. User specs build into a content-addressed cache keyed by the
 evaluated spec (its KernelIR: every value it computed, whichever file it came from) and every
-version that shapes the output (hyprgen, sympy, templates), written atomically.
+version that shapes the output (hyprgen, sympy, templates), written atomically. Every file written
+opens with the sha256 of the rest of it (contract.seal), which the loader checks before importing.
 Importing what was built is the loader's job (hyprgen/loader.py): this module only writes files.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import sympy
 
 from .. import __version__
-from ..contract import TRITON_SUFFIX
+from ..contract import TRITON_SUFFIX, seal, seal_problem
 from ..errors import HyprgenError, SpecError
 from ..paths import cache_root, generated_dir, shipped_specs, templates_dir
 from .codegen.torch_module import render_torch
@@ -33,19 +34,19 @@ def evaluate(spec_path: str | Path) -> KernelIR:
 
 
 def render_modules(ir: KernelIR) -> dict[str, str]:
-    """{file name: text} for every target: <name>.py (torch) and <name>_triton.py (Triton).
+    """{file name: sealed text} for every target: <name>.py (torch) and <name>_triton.py (Triton).
 
     The Triton kernels are a module of their own so that the torch backend never imports triton
     (a second or more at start-up) and so that @triton.jit sees source it can parse.
     """
-    return {f"{ir.name}.py": render_torch(ir, sympy.__version__),
-            f"{ir.name}{TRITON_SUFFIX}.py": render_triton(ir, sympy.__version__)}
+    return {f"{ir.name}.py": seal(render_torch(ir, sympy.__version__)),
+            f"{ir.name}{TRITON_SUFFIX}.py": seal(render_triton(ir, sympy.__version__))}
 
 
 def generate(spec_path: str | Path) -> tuple[KernelIR, str]:
     """(KernelIR, torch module file text) for one spec file."""
     ir = evaluate(spec_path)
-    return ir, render_torch(ir, sympy.__version__)
+    return ir, seal(render_torch(ir, sympy.__version__))
 
 
 def generate_modules(spec_path: str | Path) -> tuple[KernelIR, dict[str, str]]:
@@ -79,7 +80,7 @@ def build(spec_path: str | Path, out_dir: str | Path | None = None, targets: str
 
 
 def _write(ir: KernelIR, out_dir: Path, targets: str = "all") -> Path:
-    """Write the modules of `ir` into out_dir; the path of the torch one (Triton's for "triton")."""
+    """Write the sealed modules of `ir` into out_dir; the path of the torch one (Triton's for "triton")."""
     files = render_modules(ir)
     paths = [out_dir / name for name in files]                  # [torch, triton]
     for path, target in zip(paths, ("torch", "triton")):
@@ -118,8 +119,12 @@ def check() -> list[str]:
             expected.add(name)
             if not path.exists():
                 problems.append(f"missing: generated/{name} (from neurons/{spec.name})")
-            elif path.read_text(encoding="utf-8") != text:
-                problems.append(f"stale: generated/{name} (from neurons/{spec.name})")
+                continue
+            found = path.read_text(encoding="utf-8")
+            if found != text:
+                edited = seal_problem(found)
+                problems.append(f"edited: generated/{name} ({edited})" if edited else
+                                f"stale: generated/{name} (from neurons/{spec.name})")
     for path in sorted(generated_dir().glob("*.py")):
         if path.name != "__init__.py" and path.name not in expected:
             problems.append(f"orphan: generated/{path.name} has no spec in neurons/")
