@@ -75,13 +75,13 @@ def _imports_from(folder: Path):
         if entry in sys.path:
             sys.path.remove(entry)
         new = set(sys.modules) - before
+        ours = {name for name in new if "." not in name and _lies_in(sys.modules[name], folder)}  # top-level
         for name in new:
-            top = name.partition(".")[0]   # a module counts as the folder's when its top package is new and there
-            if top in new and _lies_in(sys.modules.get(top), folder):
-                sys.modules.pop(name, None)
+            if name.partition(".")[0] in ours:   # hyprgen itself is never new here, wherever the spec lies
+                del sys.modules[name]
 
 
-def _lies_in(module: ModuleType | None, folder: Path) -> bool:
+def _lies_in(module: ModuleType, folder: Path) -> bool:
     """Whether a module's file (a namespace package's first folder) lies in `folder` or below it."""
     where = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or []), None)
     return where is not None and Path(where).resolve().is_relative_to(folder)
