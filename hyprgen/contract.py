@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 
 IR_VERSION = 2  # 2: P-stage `p_stage` (was chunk_sweep; θ terms per sample), kernels `<neuron>_<stage>_kernel`
@@ -47,6 +48,30 @@ TRITON_MODULE_API = ("NAME", "SPEC_HASH", "D", "P", "NOT_SPECIALIZED")
 def spec_hash(source: str) -> str:
     """What META["spec_hash"] records: the sha256 of the spec file's text (a stale module differs)."""
     return hashlib.sha256(source.encode()).hexdigest()
+
+
+# Every file the compiler writes opens with the sha256 of the rest of it (its body), so that the loader
+# refuses a module edited, damaged or extended since (a checksum, not a signature: docs/reliability.md).
+CONTENT_HASH_PREFIX = "# content sha256 "
+CONTENT_HASH_NOTE = " of the lines below: checked before import"
+
+
+def seal(body: str) -> str:
+    """A generated module's file text: `body` under a first line that records its sha256 (deterministic:
+    the same body, the same file)."""
+    return f"{CONTENT_HASH_PREFIX}{hashlib.sha256(body.encode()).hexdigest()}{CONTENT_HASH_NOTE}\n{body}"
+
+
+def seal_problem(text: str) -> str | None:
+    """Why a generated file's text is not what the compiler wrote (None when its first line's sha256 is
+    that of the lines below it). One sha256 over the file: ~15 µs for a 10 KB module."""
+    first, _, body = text.partition("\n")
+    found = re.fullmatch(f"{re.escape(CONTENT_HASH_PREFIX)}([0-9a-f]{{64}}){re.escape(CONTENT_HASH_NOTE)}", first)
+    if found is None:
+        return "it has no content sha256 in its first line"
+    if hashlib.sha256(body.encode()).hexdigest() != found.group(1):
+        return "its content does not match the sha256 in its first line"
+    return None
 
 
 def kernel_name(neuron: str, stage: str) -> str:

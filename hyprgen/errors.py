@@ -21,6 +21,10 @@ class BuildError(HyprgenError):
     """Code generation failed (e.g. a function with no printer for the target)."""
 
 
+class GeneratedFileError(HyprgenError):
+    """A generated module (generated/ or the cache) is not what the compiler wrote; it is never imported."""
+
+
 class ShapeError(HyprgenError, ValueError):
     """A tensor given to the runtime has the wrong rank, size or dtype."""
 

@@ -4,12 +4,14 @@ A shipped neuron whose committed module (generated/<name>.py) is current is impo
 compiler is imported only when something must be built: a user spec (into the content-addressed
 cache, hyprgen/compiler/build.py) or a shipped module whose spec or hyprgen version changed (rebuilt
 into the cache, with a warning). The Triton kernels of a module are the <name>_triton.py beside it.
+Every generated file is imported only after its content matches the sha256 in its first line
+(contract.seal_problem), and what runs is the text that was checked (no second read, no bytecode).
 """
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
+import linecache
 import os
 import sys
 import warnings
@@ -17,9 +19,9 @@ from pathlib import Path
 from types import ModuleType
 
 from . import __version__
-from .contract import KERNEL_STAGES, TRITON_MODULE_API, TRITON_SUFFIX, kernel_name, spec_hash
-from .errors import HyprgenError, SpecError
-from .paths import generated_dir, neurons_dir, shipped_specs
+from .contract import KERNEL_STAGES, TRITON_MODULE_API, TRITON_SUFFIX, kernel_name, seal_problem, spec_hash
+from .errors import GeneratedFileError, HyprgenError, SpecError
+from .paths import cache_root, generated_dir, neurons_dir, shipped_specs
 
 
 def load(name_or_path: str | Path) -> ModuleType:
@@ -35,7 +37,8 @@ def load(name_or_path: str | Path) -> ModuleType:
         names = ", ".join(p.stem for p in shipped_specs())
         raise HyprgenError(f"no shipped neuron named '{text}' (shipped: {names}); pass a spec file path instead")
     if (generated_dir() / f"{text}.py").exists():
-        module = importlib.import_module(f"hyprgen.generated.{text}")
+        module_name = f"hyprgen.generated.{text}"
+        module = sys.modules.get(module_name) or import_file(generated_dir() / f"{text}.py", module_name)
         meta = module.META
         if meta["spec_hash"] == spec_hash(spec_path.read_text(encoding="utf-8")) and \
                 meta["hyprgen_version"] == __version__:
@@ -69,19 +72,43 @@ def load_kernels(neuron: ModuleType) -> ModuleType:
 
 def _built(spec_path: Path) -> ModuleType:
     """A user spec's (or stale shipped spec's) module from the cache, built there first if needed."""
-    from .compiler.build import cache_dir_for, cached_build  # the compiler, only when a build may be due
+    from .compiler.build import cached_build  # the compiler, only when a build may be due
 
-    directory = cache_dir_for(spec_path)   # keyed by content; the module name also by the cache's place
+    path = cached_build(spec_path)   # runs the spec: its entry is keyed by what it computes
+    directory = path.parent          # the module's name: its entry and the cache's place
     module_name = f"hyprgen_cache_{directory.name.replace('-', '_')}_{hashlib.sha256(str(directory).encode()).hexdigest()[:8]}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    return import_file(cached_build(spec_path), module_name)
+    return import_file(path, module_name)
 
 
 def import_file(path: Path, module_name: str) -> ModuleType:
-    """Import the Python file `path` as `module_name` (registered in sys.modules)."""
+    """Import the generated file `path` as `module_name` (registered in sys.modules) once its content
+    matches the sha256 in its first line; else a GeneratedFileError naming the file and the fix."""
+    text = path.read_text(encoding="utf-8")
+    problem = seal_problem(text)
+    if problem is not None:
+        raise GeneratedFileError(f"{path}: not imported: {problem} (edited or damaged since hyprgen wrote it, or "
+                                 f"written by an older hyprgen); {_rebuild_hint(path)}")
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
+    code = compile(text, str(path), "exec")
+    # inspect.getsource (what @triton.jit parses) reads linecache: give it the text that was checked
+    linecache.cache[str(path)] = (len(text), None, text.splitlines(keepends=True), str(path))
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
     return module
+
+
+def _rebuild_hint(path: Path) -> str:
+    """How to replace a refused generated file, by where it lies."""
+    folder = path.resolve().parent
+    if folder == generated_dir().resolve():
+        return "rebuild it with `hyprgen build --all` (or restore generated/ from version control)"
+    if folder.parent == cache_root().resolve():
+        return f"delete the cache entry {path.parent} (the next load rebuilds it)"
+    return f"rebuild it with `hyprgen build SPEC --out {path.parent}`"

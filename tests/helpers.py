@@ -63,3 +63,26 @@ def run_with_triton_interpret(script: str, timeout: float = 300) -> None:
     env = dict(os.environ, TRITON_INTERPRET="1")
     subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).resolve().parents[1], check=True,
                    timeout=timeout)
+
+
+def flip_bytes_in_the_middle(path: Path, count: int = 64) -> str:
+    """Invert `count` bytes in the middle of the zip archive at path (a torch.save file) in place, as bit-rot
+    would; the name of the archive entry whose data they fall in, found from the archive's own directory
+    (each entry's data follows its 30-byte local header, its name and its extra field)."""
+    import struct
+    import zipfile
+
+    data = bytearray(path.read_bytes())
+    start = len(data) // 2 - count // 2
+    with zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+    hit = None
+    for info in entries:
+        name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+        begin = info.header_offset + 30 + name_length + extra_length
+        if begin <= start and start + count <= begin + info.compress_size:
+            hit = info.filename
+    assert hit is not None, f"the middle of {path} is not inside one entry's data: choose another place"
+    data[start:start + count] = bytes(b ^ 0xFF for b in data[start:start + count])
+    path.write_bytes(bytes(data))
+    return hit

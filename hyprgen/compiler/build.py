@@ -1,8 +1,10 @@
 """Building generated modules: spec file → IR → module text; shipped builds, the cache, staleness.
 
 Shipped neurons (neurons/*.py) are built into generated/ and committed; `check` regenerates each
-one in memory and compares bytes. User specs build into a content-addressed cache keyed by the spec
-text and every version that shapes the output (hyprgen, sympy, templates), written atomically.
+one in memory and compares bytes. User specs build into a content-addressed cache keyed by the
+evaluated spec (its KernelIR: every value it computed, whichever file it came from) and every
+version that shapes the output (hyprgen, sympy, templates), written atomically. Every file written
+opens with the sha256 of the rest of it (contract.seal), which the loader checks before importing.
 Importing what was built is the loader's job (hyprgen/loader.py): this module only writes files.
 """
 from __future__ import annotations
@@ -15,9 +17,9 @@ from pathlib import Path
 import sympy
 
 from .. import __version__
-from ..contract import TRITON_SUFFIX
+from ..contract import TRITON_SUFFIX, seal, seal_problem
 from ..errors import HyprgenError, SpecError
-from ..paths import generated_dir, shipped_specs, templates_dir
+from ..paths import cache_root, generated_dir, shipped_specs, templates_dir
 from .codegen.torch_module import render_torch
 from .codegen.triton_module import render_triton
 from .derive import derive
@@ -25,21 +27,32 @@ from .ir import KernelIR
 from .spec_file import load_spec
 
 
-def generate(spec_path: str | Path) -> tuple[KernelIR, str]:
-    """(KernelIR, torch module text) for one spec file."""
+def evaluate(spec_path: str | Path) -> KernelIR:
+    """The KernelIR of one spec file: run it (helpers beside it importable), derive its Jacobians."""
     neuron, source = load_spec(spec_path)
-    ir = derive(neuron, Path(spec_path).name, source)
-    return ir, render_torch(ir, sympy.__version__)
+    return derive(neuron, Path(spec_path).name, source)
 
 
-def generate_modules(spec_path: str | Path) -> tuple[KernelIR, dict[str, str]]:
-    """(KernelIR, {file name: text}) for every target: <name>.py (torch) and <name>_triton.py (Triton).
+def render_modules(ir: KernelIR) -> dict[str, str]:
+    """{file name: sealed text} for every target: <name>.py (torch) and <name>_triton.py (Triton).
 
     The Triton kernels are a module of their own so that the torch backend never imports triton
     (a second or more at start-up) and so that @triton.jit sees source it can parse.
     """
-    ir, torch_text = generate(spec_path)
-    return ir, {f"{ir.name}.py": torch_text, f"{ir.name}{TRITON_SUFFIX}.py": render_triton(ir, sympy.__version__)}
+    return {f"{ir.name}.py": seal(render_torch(ir, sympy.__version__)),
+            f"{ir.name}{TRITON_SUFFIX}.py": seal(render_triton(ir, sympy.__version__))}
+
+
+def generate(spec_path: str | Path) -> tuple[KernelIR, str]:
+    """(KernelIR, torch module file text) for one spec file."""
+    ir = evaluate(spec_path)
+    return ir, seal(render_torch(ir, sympy.__version__))
+
+
+def generate_modules(spec_path: str | Path) -> tuple[KernelIR, dict[str, str]]:
+    """(KernelIR, {file name: file text}) for every target (render_modules)."""
+    ir = evaluate(spec_path)
+    return ir, render_modules(ir)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -62,10 +75,14 @@ def build(spec_path: str | Path, out_dir: str | Path | None = None, targets: str
     Returns the path of the torch module (of the Triton one with targets="triton")."""
     if targets not in ("all", "torch", "triton"):
         raise HyprgenError(f"unknown build target {targets!r} (all, torch, triton)")
-    _, files = generate_modules(spec_path)
-    if out_dir is None:
-        out_dir = cache_dir_for(Path(spec_path))
-    paths = [Path(out_dir) / name for name in files]            # [torch, triton]
+    ir = evaluate(spec_path)
+    return _write(ir, Path(out_dir) if out_dir is not None else cache_dir_for(Path(spec_path), ir), targets)
+
+
+def _write(ir: KernelIR, out_dir: Path, targets: str = "all") -> Path:
+    """Write the sealed modules of `ir` into out_dir; the path of the torch one (Triton's for "triton")."""
+    files = render_modules(ir)
+    paths = [out_dir / name for name in files]                  # [torch, triton]
     for path, target in zip(paths, ("torch", "triton")):
         if targets in ("all", target):
             write_atomic(path, files[path.name])
@@ -102,8 +119,12 @@ def check() -> list[str]:
             expected.add(name)
             if not path.exists():
                 problems.append(f"missing: generated/{name} (from neurons/{spec.name})")
-            elif path.read_text(encoding="utf-8") != text:
-                problems.append(f"stale: generated/{name} (from neurons/{spec.name})")
+                continue
+            found = path.read_text(encoding="utf-8")
+            if found != text:
+                edited = seal_problem(found)
+                problems.append(f"edited: generated/{name} ({edited})" if edited else
+                                f"stale: generated/{name} (from neurons/{spec.name})")
     for path in sorted(generated_dir().glob("*.py")):
         if path.name != "__init__.py" and path.name not in expected:
             problems.append(f"orphan: generated/{path.name} has no spec in neurons/")
@@ -121,23 +142,22 @@ def _templates_hash() -> str:
     return h.hexdigest()
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("HYPRGEN_CACHE", Path.home() / ".cache" / "hyprgen"))
-
-
-def cache_key(spec_path: Path) -> str:
+def cache_key(ir: KernelIR) -> str:
+    """The cache entry of an evaluated spec: its KernelIR (every value the spec computed, from any module
+    it imported or file it read, and the sha256 of its text) and every version that shapes the files."""
     h = hashlib.sha256()
-    for part in (spec_path.read_bytes(), __version__.encode(), sympy.__version__.encode(), _templates_hash().encode()):
+    for part in (ir.to_json().encode(), __version__.encode(), sympy.__version__.encode(), _templates_hash().encode()):
         h.update(part + b"\0")
     return h.hexdigest()[:20]
 
 
-def cache_dir_for(spec_path: Path) -> Path:
-    return cache_root() / f"{spec_path.stem}-{cache_key(spec_path)}"
+def cache_dir_for(spec_path: Path, ir: KernelIR) -> Path:
+    return cache_root() / f"{spec_path.stem}-{cache_key(ir)}"
 
 
 def cached_build(spec_path: Path) -> Path:
-    """The torch module of a user spec in the cache, built first if the cache lacks it."""
-    directory = cache_dir_for(spec_path)
-    paths = [p for p in directory.glob("*.py") if not p.stem.endswith(TRITON_SUFFIX)] if directory.exists() else []
-    return paths[0] if paths else build(spec_path, directory)
+    """The torch module of a user spec in the cache, built first if the cache lacks it. Finding the entry
+    runs the spec and derives it (10-70 ms for the shipped neurons); only rendering is saved on a hit."""
+    ir = evaluate(spec_path)
+    path = cache_dir_for(spec_path, ir) / f"{ir.name}.py"
+    return path if path.is_file() else _write(ir, path.parent)

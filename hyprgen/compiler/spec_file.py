@@ -2,14 +2,19 @@
 
 A spec file is Python (hyprgen.spec's module docstring). Syntax errors, exceptions raised while it
 runs and a missing `neuron` become one line naming the file and line; two SymPy errors that plain-
-Python idioms cause (math.exp on a symbol, `if` on a condition) get a hint.
+Python idioms cause (math.exp on a symbol, `if` on a condition) get a hint. While it runs, its folder
+is first on sys.path (as for `python spec.py`), so it may import helper modules beside it; those are
+read from disk on every load (the cache is keyed by what the spec computes: compiler/build.py).
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 from ..errors import SpecError
 from ..spec import Neuron, display_path
@@ -35,7 +40,8 @@ def load_spec(path: str | Path) -> tuple[Neuron, str]:
     module.__file__ = str(path)
     sys.modules[module_name] = module
     try:
-        exec(code, module.__dict__)
+        with _imports_from(path.parent):
+            exec(code, module.__dict__)
     except SpecError:
         raise
     except Exception as exc:
@@ -50,6 +56,35 @@ def load_spec(path: str | Path) -> tuple[Neuron, str]:
         raise SpecError(f"a spec file must bind a hyprgen.spec.Neuron to the name 'neuron' (it binds {found})",
                         shown)
     return neuron, source
+
+
+@contextmanager
+def _imports_from(folder: Path):
+    """`folder` first on sys.path while the spec runs; afterwards the modules the run brought in from
+    there are forgotten (sys.modules), so that the next load imports them afresh and sees their edits.
+    No bytecode is written meanwhile: a helper rewritten within a second at the same size would
+    otherwise be read back from a stale __pycache__ (its check compares mtime in seconds and size)."""
+    before, entry, dont_write = set(sys.modules), str(folder), sys.dont_write_bytecode
+    sys.path.insert(0, entry)
+    sys.dont_write_bytecode = True
+    importlib.invalidate_caches()   # the folder's listing may have changed since a previous load
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = dont_write
+        if entry in sys.path:
+            sys.path.remove(entry)
+        new = set(sys.modules) - before
+        ours = {name for name in new if "." not in name and _lies_in(sys.modules[name], folder)}  # top-level
+        for name in new:
+            if name.partition(".")[0] in ours:   # hyprgen itself is never new here, wherever the spec lies
+                del sys.modules[name]
+
+
+def _lies_in(module: ModuleType, folder: Path) -> bool:
+    """Whether a module's file (a namespace package's first folder) lies in `folder` or below it."""
+    where = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or []), None)
+    return where is not None and Path(where).resolve().is_relative_to(folder)
 
 
 def _hint(exc: Exception) -> str:

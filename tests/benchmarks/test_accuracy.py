@@ -179,3 +179,41 @@ def test_ecg_runs_resume_skip_and_feed_align_and_the_report(tmp_path, monkeypatc
     for method, r in results.items():   # the figures a script reads are the result files' final accuracies
         assert figures[method]["per_seed"] == [r["history"][-1]["test_acc"] * 100] and figures[method]["seeds"] == [0]
         assert figures[method]["mean"] == figures[method]["per_seed"][0] and figures[method]["epochs"] == 2
+
+
+def test_the_study_reads_checkpoints_only_through_the_training_loader(tmp_path, capsys, monkeypatch):
+    """Run directories (the report's, `align --checkpoint`'s user-given path) are read by
+    hyprgen.train.checkpoint.load: weights_only, the archive's CRCs and the payload digest checked, so a
+    damaged checkpoint is refused with the file named, in one line; no other torch.load in benchmarks/."""
+    import ast
+
+    from benchmarks.studies.accuracy import align, cli as study_cli, runs
+    from hyprgen.cli import main
+    from hyprgen.train import checkpoint
+
+    from ..helpers import flip_bytes_in_the_middle
+
+    run = tmp_path / "run"
+    assert main(["train", "--delay", "10", "--hidden", "8", "--batch-size", "4", "--chunk", "8", "--epochs", "1",
+                 "--epoch-batches", "4", "--test-samples", "8", "--quiet", "--no-plots", "--out", str(run),
+                 "--stop-after", "2"]) == 0
+    meta, saved = runs.saved_run(run)
+    assert meta == {"name": "run"} and saved["progress"]["step"] == 2
+    path = run / checkpoint.FILENAME
+    entry = flip_bytes_in_the_middle(path)
+    for read in (lambda: runs.saved_run(run), lambda: align.trained_network(path, task=None)):
+        with pytest.raises(checkpoint.CheckpointError, match=f"{path}: corrupted checkpoint: entry {entry} "):
+            read()
+    monkeypatch.setattr(align, "make_task", lambda *a, **k: None)   # no ECG data here; refused before it is used
+    capsys.readouterr()
+    assert study_cli.main(["align", "--checkpoint", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"accuracy study: error: {path}: corrupted checkpoint: entry {entry} ") and err.count("\n") == 1
+    loads = []
+    for file in sorted((ROOT / "benchmarks").rglob("*.py")):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "load" and getattr(node.value, "id", None) == "torch":
+                loads.append(f"{file.relative_to(ROOT)}:{node.lineno}")
+            if isinstance(node, ast.ImportFrom) and node.module == "torch" and any(a.name == "load" for a in node.names):
+                loads.append(f"{file.relative_to(ROOT)}:{node.lineno}")
+    assert loads == [], f"read checkpoints with hyprgen.train.checkpoint.load, not torch.load: {loads}"

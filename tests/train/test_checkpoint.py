@@ -17,6 +17,8 @@ from hyprgen.train import checkpoint
 from hyprgen.cli import main
 from hyprgen.train.metrics import TIMING
 
+from ..helpers import flip_bytes_in_the_middle
+
 ROOT = Path(__file__).parents[2]
 # 2 epochs × 15 batches, a linear LR decay across them: a resumed run crosses an epoch boundary
 KILLED = ["train", "--task", "cue", "--delay", "20", "--hidden", "8", "--batch-size", "4", "--chunk", "8",
@@ -180,7 +182,7 @@ def damage_foreign(path: Path) -> None:
 @pytest.mark.parametrize("damage, message", [
     (damage_truncate, "truncated or corrupted checkpoint"),
     (damage_garbage, "truncated or corrupted checkpoint"),
-    (damage_bytes, "unreadable checkpoint (corrupted?)"),
+    (damage_bytes, "corrupted checkpoint: entry archive/data.pkl (the pickled structure) fails its CRC-32 check"),
     (damage_version, f"checkpoint format version {checkpoint.FORMAT_VERSION + 1}"),
     (damage_foreign, "not a hyprgen training checkpoint"),
 ])
@@ -192,6 +194,53 @@ def test_damaged_or_foreign_checkpoint_is_refused(saved_run, damage, message, ca
     err = capsys.readouterr().err
     assert f"hyprgen: error: {path}: " in err and message in err and "Traceback" not in err
     assert path.read_bytes() == before  # never overwritten by a fresh start
+
+
+def test_bytes_flipped_in_the_middle_of_a_checkpoint_are_refused(saved_run):
+    """Bit-rot in a tensor's data leaves a well-formed archive that torch.load reads without complaint (NaNs
+    in Adam's moments); `hyprgen train --resume` exits 2 with one line naming the file and the entry."""
+    path = saved_run / checkpoint.FILENAME
+    entry = flip_bytes_in_the_middle(path)
+    before = path.read_bytes()
+    resumed = cli(["train", "--out", str(saved_run), "--resume", "--quiet", "--no-plots"])
+    assert resumed.returncode == 2, resumed.stdout + resumed.stderr
+    assert resumed.stderr.startswith(f"hyprgen: error: {path}: corrupted checkpoint: ")
+    assert f"entry {entry} " in resumed.stderr and resumed.stderr.count("\n") == 1
+    assert path.read_bytes() == before
+
+
+def test_a_checkpoint_that_does_not_match_its_digest_is_refused(saved_run, capsys):
+    """A checkpoint rewritten with one moment changed (a well-formed archive, every CRC right) no longer
+    matches the sha256 of the payload that was saved: refused, whichever tool rewrote it."""
+    path = saved_run / checkpoint.FILENAME
+    saved = torch.load(path, weights_only=True)
+    moment = next(iter(saved["optimizer"]["state"].values()))["exp_avg"]
+    moment.view(-1)[0] += 1e-3
+    torch.save(saved, path)
+    with pytest.raises(checkpoint.CheckpointError, match=f"{path}: .*does not match the sha256 of the payload"):
+        checkpoint.load(path)
+    assert main(["train", "--out", str(saved_run), "--resume", "--quiet", "--no-plots"]) == 2
+    assert "does not match the sha256" in capsys.readouterr().err
+
+
+def test_a_checkpoint_without_a_digest_loads_with_a_warning(saved_run, capsys):
+    """Format version 1 (before the digest): read with a warning, its archive's CRCs still checked; the
+    resumed run saves version 2."""
+    path = saved_run / checkpoint.FILENAME
+    saved = torch.load(path, weights_only=True)
+    assert saved["format_version"] == checkpoint.FORMAT_VERSION == 2
+    old = {k: v for k, v in saved.items() if k != "payload_sha256"} | {"format_version": 1}
+    torch.save(old, path)
+    with pytest.warns(checkpoint.CheckpointWarning, match=f"{path}: format version 1 has no payload digest"):
+        loaded = checkpoint.load(path)
+    assert all(torch.equal(loaded["model"][k], saved["model"][k]) for k in saved["model"])
+    with pytest.warns(checkpoint.CheckpointWarning):
+        assert main(["train", "--out", str(saved_run), "--resume", "--quiet", "--no-plots"]) == 0
+    assert torch.load(path, weights_only=True)["format_version"] == 2
+    torch.save(old, path)                   # and bit-rot in a version-1 file is still found
+    entry = flip_bytes_in_the_middle(path)
+    with pytest.raises(checkpoint.CheckpointError, match=f"{path}: corrupted checkpoint: entry {entry} "):
+        checkpoint.load(path)
 
 
 def test_resume_with_other_options_lists_the_differences(saved_run, tmp_path, capsys):
@@ -213,12 +262,22 @@ def test_a_run_directory_is_never_silently_restarted_or_invented(saved_run, tmp_
     assert "checkpoint.pt: no checkpoint to resume from" in capsys.readouterr().err
 
 
-def test_save_is_atomic(tmp_path):
+def test_save_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / checkpoint.FILENAME
     contents = {k: {"n": 1} for k in checkpoint.KEYS}
     checkpoint.save(path, contents)
     before = path.read_bytes()
-    with pytest.raises(Exception):
-        checkpoint.save(path, dict(contents, metrics=[lambda: None]))  # unpicklable: fails mid-write
+    with pytest.raises(TypeError, match="not a function"):
+        checkpoint.save(path, dict(contents, metrics=[lambda: None]))  # neither digested nor pickled: refused
     assert path.read_bytes() == before and os.listdir(tmp_path) == [checkpoint.FILENAME]
+
+    def fails_mid_write(obj, f):
+        f.write(b"PK\x03\x04 half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.torch, "save", fails_mid_write)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(path, dict(contents, config={"n": 2}))
+    assert path.read_bytes() == before and os.listdir(tmp_path) == [checkpoint.FILENAME]
+    monkeypatch.undo()
     assert checkpoint.load(path)["config"] == {"n": 1}

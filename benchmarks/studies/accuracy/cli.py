@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from hyprgen.errors import HyprgenError
 from hyprgen.train.learners import NAMES
 
 from .align import cmd_align
@@ -83,4 +85,8 @@ def main(argv=None) -> int:
     if a.cmd == "cue-child":
         print(json.dumps(cue_memory_child(a)))
         return 0
-    return {"ecg": cmd_ecg, "time": cmd_time, "cue": cmd_cue, "align": cmd_align, "report": cmd_report}[a.cmd](a)
+    try:
+        return {"ecg": cmd_ecg, "time": cmd_time, "cue": cmd_cue, "align": cmd_align, "report": cmd_report}[a.cmd](a)
+    except HyprgenError as e:  # a damaged checkpoint (align --checkpoint), missing data, ...: one line, as hyprgen's
+        print(f"accuracy study: error: {e}", file=sys.stderr)
+        return 2

@@ -61,7 +61,8 @@ def start(args: list[str], run_dir: Path | None = None, meta: dict | None = None
 
 
 def saved_run(run_dir: Path) -> tuple[dict, dict]:
-    """(the study's meta, the checkpoint) of a run directory (checkpoints load with weights_only)."""
+    """(the study's meta, the checkpoint) of a run directory, read by hyprgen's checkpoint loader (weights_only,
+    CRCs and payload digest checked; a damaged file is a CheckpointError naming it)."""
     meta = json.loads((run_dir / META).read_text()) if (run_dir / META).exists() else {"name": run_dir.name}
     return meta, checkpoint.load(run_dir / checkpoint.FILENAME)
 
