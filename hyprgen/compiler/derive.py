@@ -14,6 +14,7 @@ import sympy as sp
 from .. import __version__
 from ..contract import IR_VERSION, JACOBIAN_BLOCKS, PREV_SPIKE, SURROGATE_SYMBOL, spec_hash
 from ..spec import Neuron
+from . import kinks
 from .ir import DefinitionIR, Jacobians, KernelIR, OutputIR, ParamIR, StateIR, SurrogateIR, expr_str
 from .validate import check_derivative, check_printed_names, validate
 
@@ -29,7 +30,7 @@ def _total_derivatives(neuron: Neuron, variables: list[sp.Symbol], psi: sp.Symbo
             dy = grads.get(y)
             if not dy:
                 continue
-            de = sp.diff(expr, y)
+            de = kinks.diff(expr, y)   # Max, Min: the derivative autograd takes at the kink
             if de == 0:
                 continue
             check_derivative(de, where, symbol, what, y)
