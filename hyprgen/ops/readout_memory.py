@@ -85,3 +85,26 @@ def readout_memory_merge_ref(memory: ReadoutTraces, traces: Traces, route: Chunk
     new = ReadoutTraces(G=(decayed(G) + fresh_W).to(memory.G.dtype), G_b=decayed(G_b) + fresh_b,
                         G_theta=decayed(G_theta) + fresh_theta)
     return grad, new
+
+
+@torch.no_grad()
+def shared_readout_merge_ref(memory: ReadoutTraces, traces: Traces, route: ChunkSweep, pre: torch.Tensor,
+                             weight: torch.Tensor, decay: torch.Tensor) -> tuple[ChunkGradient, ReadoutTraces]:
+    """readout_memory_merge_ref for the top hidden layer under a readout whose Jacobians are one value
+    for all its neurons (shared τ_out; docs/hypr.md §3a, K_κ = 1): every route's signal is then
+    E_readout^τ[b] · W_out[k, i], so one trace F = G / W_out[k, i] serves all k (memory.G: [1, B, n, m]).
+
+    route: this layer's sweep with the signal E_readout^τ[b] on every neuron (batch B); weight [B, n]:
+    Σ_k q^0_readout[b, k] · W_out[k, i]; decay [B]: the readout's Φ over the chunk (the same for all k)."""
+    B, n = weight.shape
+    F, F_b, F_theta = memory.G[0].to(pre.dtype), memory.G_b[0], memory.G_theta[0]
+    grad = ChunkGradient(W=torch.einsum("bn,bnm->nm", weight, F), b=(weight * F_b).sum(0),
+                         theta=torch.einsum("bn,bnp->np", weight, F_theta))
+    fresh_W = torch.einsum("bnd,bndm->bnm", route.q0, traces.eps.to(pre.dtype)) + torch.einsum("tbn,tbm->bnm",
+                                                                                                 route.g, pre)
+    fresh_b = torch.einsum("bnd,bnd->bn", route.q0, traces.eps_b) + route.g.sum(0)
+    fresh_theta = torch.einsum("bnd,bndp->bnp", route.q0, traces.Theta) + route.theta_grad.reshape(B, n, -1)
+    k = decay.to(pre.dtype)
+    new = ReadoutTraces(G=(k[:, None, None] * F + fresh_W)[None].to(memory.G.dtype),
+                        G_b=(k[:, None] * F_b + fresh_b)[None], G_theta=(k[:, None, None] * F_theta + fresh_theta)[None])
+    return grad, new

@@ -18,7 +18,9 @@ from .. import loader
 from ..errors import ShapeError
 from ..ops.merge import MAX_D as MAX_TRITON_D
 from ..ops.merge import ChunkGradient, Traces
-from ..ops.readout_memory import ReadoutTraces, readout_memory_merge_ref, route_signals, stacked
+from ..ops.jacobians import densify
+from ..ops.readout_memory import (ReadoutTraces, readout_memory_merge_ref, route_signals, shared_readout_merge_ref,
+                                  stacked)
 from . import finite, losses
 from .finite import GRADIENT_NAMES
 from .learner import Learner, StepResult, add_layer_grads
@@ -40,6 +42,23 @@ def option_problem(backend: str = "torch", trace_dtype: torch.dtype | None = Non
     if drop_spike_paths and backend != "torch":
         return "drop_spike_paths is a comparison option of backend='torch'"
     return None
+
+
+def readout_jacobians_shared(readout) -> bool:
+    """Whether the readout's local Jacobians are one value for all its neurons (parameters shared,
+    nothing read from the state or the input, one state component): then every route's signal is
+    E_readout^τ · W_out[k, i] and one trace serves all readout neurons (K_κ = 1). Evaluated once, at
+    random states and currents; an LI readout with a shared τ_out qualifies."""
+    if not readout.shared_params or readout.d != 1:
+        return False
+    gen = torch.Generator().manual_seed(0)
+    shape = (3, readout.n)
+    state = tuple(torch.randn(*shape, generator=gen, dtype=torch.float64) for _ in range(readout.d))
+    current = torch.randn(*shape, generator=gen, dtype=torch.float64)
+    params = tuple(p.detach().cpu().double() for p in readout.params_tuple())
+    _, _, jac = readout.neuron.step_with_jacobians(state, current, params)
+    J = densify(jac, torch.Size(shape), torch.float64, "cpu")
+    return all(torch.equal(x, x[:, :1].expand_as(x)) for x in (J.A, J.c))
 
 
 class HYPR(Learner):
@@ -75,6 +94,8 @@ class HYPR(Learner):
         if readout_memory not in (None, True, False):
             raise ValueError(f"readout_memory must be True, False or None (the default), got {readout_memory!r}")
         self.readout_memory = net.layers[-1].d > 0 if readout_memory is None else readout_memory
+        # K_κ = 1 (docs/hypr.md §3a): one trace F for the top hidden layer instead of one per readout neuron
+        self.shared_memory = self.readout_memory and len(net.layers) > 1 and readout_jacobians_shared(net.layers[-1])
         self.stages = [self._stages_for(i, layer) for i, layer in enumerate(net.layers)]
         self._stream: tuple[list[LayerState], list[Traces], list[ReadoutTraces | None]] | None = None
         self._stream_step = 0   # steps the stream has run (where the finiteness guard reports a step)
@@ -210,7 +231,7 @@ class HYPR(Learner):
     def _zero_carried(self, B: int) -> tuple[list[Traces], list[ReadoutTraces | None]]:
         """Zero traces per layer: ε, ε_b, Θ; and G, G_b, G_θ of every hidden layer with readout memory."""
         traces, memory = [], []
-        readout = self.net.layers[-1]
+        readout, top_hidden = self.net.layers[-1], len(self.net.layers) - 2
         routes = readout.n * readout.d
         for i, (layer, stages) in enumerate(zip(self.net.layers, self.stages)):
             p = len(layer.neuron.META["params"])
@@ -218,7 +239,8 @@ class HYPR(Learner):
             t = Traces.zeros(B, layer.n, layer.d, layer.m, p, layer.W_in)
             traces.append(Traces(t.eps.to(self.trace_dtype), t.eps_b, t.Theta) if narrow else t)
             hidden = i < len(self.net.layers) - 1
-            memory.append(ReadoutTraces.zeros(routes, B, layer.n, layer.m, p, layer.W_in,
+            memory.append(ReadoutTraces.zeros(1 if self.shared_memory and i == top_hidden else routes, B, layer.n, layer.m,
+                                              p, layer.W_in,
                                               self.trace_dtype if narrow else None)
                           if self.readout_memory and hidden and routes else None)
         return traces, memory
@@ -284,15 +306,25 @@ class HYPR(Learner):
                 R = memory[i].G.shape[0]
                 route, route_gamma = stages.p_stage(layer, Kept(stacked(k.r_prev, R, 2), stacked(k.current, R, 1),
                                                                  k.pre), routes)
-                cross, new_memory[i] = readout_memory_merge_ref(memory[i], traces[i], route, k.pre, readout.q0,
-                                                                readout.Phi)
+                if self.shared_memory and i == top - 1:   # one F for every readout neuron (K_κ = 1)
+                    W_out = self.net.layers[top].W_in                                        # [n_out, n]
+                    cross, new_memory[i] = shared_readout_merge_ref(
+                        memory[i], traces[i], route, k.pre, torch.einsum("bk,ki->bi", readout.q0[..., 0], W_out),
+                        readout.Phi[:, 0, 0, 0])
+                    route_gamma = torch.einsum("tbi,ki->tkbi", route_gamma, W_out).flatten(1, 2)  # per route again
+                else:
+                    cross, new_memory[i] = readout_memory_merge_ref(memory[i], traces[i], route, k.pre, readout.q0,
+                                                                    readout.Phi)
                 grad = ChunkGradient(grad.W + cross.W, grad.b + cross.b, grad.theta + cross.theta)
                 routes = route_gamma @ layer.W_in if i > 0 else None
             grads[i] = grad
             if i == top and self.readout_memory and i > 0 and layer.d > 0:
                 readout = sweep
                 signal = sweep.g @ layer.W_in                   # λ̃^τ: the chunk's errors through the readout's leak
-                routes = route_signals(sweep.E, layer.W_in)    # [λ, R·B, n] for the route sweeps below
+                if self.shared_memory:                          # [λ, B, n]: E^τ on every neuron, W_out factored out
+                    routes = sweep.E[:, :, 0, 0, None].expand(*signal.shape).contiguous()
+                else:
+                    routes = route_signals(sweep.E, layer.W_in)    # [λ, R·B, n] for the route sweeps below
             elif i > 0:
                 signal = signal_gamma @ layer.W_in  # ∂l^τ/∂x^τ through same-step paths: [λ, B, n_in]
         if self.check_finite:

@@ -53,7 +53,7 @@ def add_grad(param: torch.Tensor | None, value: torch.Tensor) -> None:
     """param.grad += value (creating it), as autograd's backward would."""
     if param is None:
         return
-    value = value.to(param.dtype)
+    value = value.to(param.dtype).sum_to_size(param.shape)   # a shared parameter [1]: the sum over neurons
     param.grad = value.clone() if param.grad is None else param.grad + value
 
 

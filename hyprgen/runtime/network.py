@@ -63,11 +63,14 @@ class LayerState:
 
 
 class Layer(nn.Module):
+    """shared_params: each neuron parameter is one value for all n neurons (a [1] Parameter, seen as
+    [n] by the steps), e.g. one τ_out for the whole readout."""
+
     def __init__(self, n_in: int, n: int, neuron: ModuleType, recurrent: bool, generator=None,
-                 weight_scale: float = 1.0, param_init: dict[str, dict] | None = None):
+                 weight_scale: float = 1.0, param_init: dict[str, dict] | None = None, shared_params: bool = False):
         super().__init__()
         self.neuron = resolve(neuron) if not isinstance(neuron, LinearNeuron) else neuron
-        self.n_in, self.n, self.recurrent = n_in, n, recurrent
+        self.n_in, self.n, self.recurrent, self.shared_params = n_in, n, recurrent, shared_params
         fan_in = n_in + (n if recurrent else 0)
         bound = weight_scale / math.sqrt(fan_in)
         self.W_in = nn.Parameter(torch.empty(n, n_in).uniform_(-bound, bound, generator=generator))
@@ -75,7 +78,7 @@ class Layer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n))
         # param_init: {name: {"dist", "args"}} replaces the spec's init of those parameters (raw values)
         inits = {p["name"]: (param_init or {}).get(p["name"], p["init"]) for p in self.neuron.META["params"]}
-        self.theta = nn.ParameterDict({name: nn.Parameter(sample_param(init, n, generator))
+        self.theta = nn.ParameterDict({name: nn.Parameter(sample_param(init, 1 if shared_params else n, generator))
                                        for name, init in inits.items()})
         self.clamp_()
 
@@ -88,7 +91,8 @@ class Layer(nn.Module):
         return self.n_in + (self.n if self.recurrent else 0)
 
     def params_tuple(self) -> tuple[torch.Tensor, ...]:
-        return tuple(self.theta[p["name"]] for p in self.neuron.META["params"])
+        """The neuron parameters, each [n] (a shared one expanded: autograd sums its gradient)."""
+        return tuple(self.theta[p["name"]].expand(self.n) for p in self.neuron.META["params"])
 
     @torch.no_grad()
     def clamp_(self) -> None:
@@ -145,7 +149,7 @@ class RSNN(nn.Module):
                  neuron: str | ModuleType | Sequence[str | ModuleType] = "brf",
                  readout: str | ModuleType = "li", recurrent: bool | Sequence[bool] = True,
                  seed: int | None = None, weight_scale: float = 1.0,
-                 param_init: Mapping[str, object] | None = None):
+                 param_init: Mapping[str, object] | None = None, shared_readout: bool = False):
         super().__init__()
         hidden = [hidden] if isinstance(hidden, int) else list(hidden)
         if not hidden or any(h <= 0 for h in hidden) or n_in <= 0 or n_out <= 0:
@@ -162,7 +166,7 @@ class RSNN(nn.Module):
             layers.append(Layer(width, h, nrn, rec, gen, weight_scale, inits))
             width = h
         readout_neuron = LinearNeuron() if readout == "linear" else resolve(readout)
-        layers.append(Layer(width, n_out, readout_neuron, recurrent=False, generator=gen))
+        layers.append(Layer(width, n_out, readout_neuron, recurrent=False, generator=gen, shared_params=shared_readout))
         self.layers = nn.ModuleList(layers)
         self.n_in, self.n_out = n_in, n_out
 

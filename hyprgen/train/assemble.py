@@ -43,7 +43,8 @@ def build_network(config: dict, task, device: torch.device) -> RSNN:
     inits = parse_param_init(c["param_init"])
     later = c.get("param_init_seed") is not None
     net = RSNN(task.n_in, c["hidden"], task.n_out, neuron=c["neuron"], readout=c["readout"], seed=c["seed"],
-               weight_scale=c["weight_scale"], param_init=None if later else inits)
+               weight_scale=c["weight_scale"], param_init=None if later else inits,
+               shared_readout=c.get("shared_readout", False))
     if later:
         redraw_params(net, inits, torch.Generator().manual_seed(c["param_init_seed"]))
     return net.to(device)

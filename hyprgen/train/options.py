@@ -66,6 +66,9 @@ OPTIONS = (
     Option("neuron", "str", "brf", "shipped neuron name or spec file", "model"),
     Option("hidden", "ints", [32], "hidden layer sizes", "model"),
     Option("readout", "str", "li", "readout: leaky integrator or linear", "model", choices=("li", "linear")),
+    Option("shared_readout", "bool", False, "one value of each readout parameter for all readout neurons (one "
+           "τ_out): HYPR's readout memory then carries one trace for the top hidden layer, not one per class "
+           "(docs/hypr.md §3a)", "model"),
     Option("weight_scale", "float", 10.0, "initial weights ~ U(±scale/√fan_in) in the hidden layers", "model"),
     Option("param_init", "strs", [], "draw a hidden neuron parameter from another distribution than its spec's, "
            "in the parameter's raw (trained) space, e.g. 'b_offset=uniform(-5.3, -3.0)' "
