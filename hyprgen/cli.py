@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from .contract import PREV_SPIKE, TRITON_SUFFIX
-from .errors import HyprgenError
+from .errors import HyprgenError, SpecWarning
 from .paths import neurons_dir, shipped_specs
 from .train.options import add_arguments
 
@@ -180,6 +181,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    show = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(show)
     try:
         return args.fn(args)
     except HyprgenError as exc:
@@ -194,6 +197,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hyprgen: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = show
+
+
+def _one_line_warnings(show):
+    """warnings.showwarning that prints a SpecWarning as `hyprgen: warning: file:line: ...` (one line,
+    no source excerpt) and leaves every other warning to `show`."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if isinstance(message, SpecWarning):
+            print(f"hyprgen: warning: {message.line}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
 
 
 if __name__ == "__main__":

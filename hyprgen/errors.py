@@ -23,3 +23,16 @@ class BuildError(HyprgenError):
 
 class ShapeError(HyprgenError, ValueError):
     """A tensor given to the runtime has the wrong rank, size or dtype."""
+
+
+class SpecWarning(UserWarning):
+    """A spec builds, but a value it can reach breaks float32 (an overflow). `where` is 'file:line';
+    str() is 'symbol ...: problem' (warnings show the location themselves), `line` the whole line."""
+
+    def __init__(self, problem: str, where: str | None = None, symbol: str | None = None):
+        self.problem, self.where, self.symbol = problem, where, symbol
+        super().__init__(": ".join(([f"symbol '{symbol}'"] if symbol else []) + [problem]))
+
+    @property
+    def line(self) -> str:
+        return f"{self.where}: {self}" if self.where else str(self)
