@@ -27,7 +27,7 @@ def _cmd_build(args) -> int:
     if args.aot:
         return _aot(args.aot, args.aot_report)
     if args.verify:
-        return _verify(args.verify)
+        return _verify(args.verify, args.input_scale)
     if args.all:
         for path in B.build_all():
             print(f"built {path}")
@@ -70,16 +70,16 @@ def _aot(archs_text: str, report_path: str) -> int:
     return 0
 
 
-def _verify(spec: str) -> int:
+def _verify(spec: str, input_scale: float | None) -> int:
     import torch
 
     from .loader import load, load_kernels
     from .verify import format_report, verify
 
     module = load(spec)
-    checks, rate = verify(module, load_kernels(module))
+    checks, setup = verify(module, load_kernels(module), input_scale=input_scale)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (Triton interpreter)"
-    print(format_report(module.META["name"], checks, rate, device))
+    print(format_report(module.META["name"], checks, setup, device))
     return 0 if all(c.ok for c in checks) else 1
 
 
@@ -168,6 +168,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--verify", metavar="SPEC", default=None,
                    help="build SPEC (a spec file or shipped name), then run each of its Triton kernels against the "
                         "torch backend on a small random problem and print the error per output")
+    b.add_argument("--input-scale", type=float, default=None, metavar="S",
+                   help="with --verify: the input-weight scale of the test problem (default: searched until the "
+                        "layer fires on 2–60 %% of steps; halved while the torch reference is not finite)")
     b.set_defaults(fn=_cmd_build)
     sub.add_parser("list", help="the shipped neurons").set_defaults(fn=_cmd_list)
     s = sub.add_parser("show", help="derived Jacobians and sparsity of a neuron")
