@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 from .contract import PREV_SPIKE, TRITON_SUFFIX
-from .errors import HyprgenError, SpecWarning
+from .errors import HyprgenError, SpecWarning, check_folder
 from .paths import neurons_dir, shipped_specs
 from .train.options import add_arguments
 
@@ -35,6 +35,8 @@ def _cmd_build(args) -> int:
     if not args.specs:
         print("hyprgen build: give SPEC files, --all, --check, --aot or --verify", file=sys.stderr)
         return 2
+    if args.out is not None:
+        check_folder(args.out)
     for spec in args.specs:
         path = B.build(spec, args.out, targets=args.target)
         also = f" and {path.stem}{TRITON_SUFFIX}.py beside it" if args.target == "all" else ""

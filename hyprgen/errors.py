@@ -36,3 +36,17 @@ class SpecWarning(UserWarning):
     @property
     def line(self) -> str:
         return f"{self.where}: {self}" if self.where else str(self)
+
+
+def check_folder(path, flag: str = "--out") -> None:
+    """A HyprgenError, naming the option, when `path` cannot be made a folder because it or a folder
+    above it is an existing file (mkdir would say only '[Errno 17] File exists')."""
+    from pathlib import Path
+
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"lies inside {part}, which is a file"
+                raise HyprgenError(f"{flag} {path} {where}, not a folder: choose another {flag}")
+            return
