@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from .contract import PREV_SPIKE, TRITON_SUFFIX
-from .errors import HyprgenError
+from .errors import HyprgenError, SpecWarning, check_folder
 from .paths import neurons_dir, shipped_specs
 from .train.options import add_arguments
 
@@ -26,7 +27,7 @@ def _cmd_build(args) -> int:
     if args.aot:
         return _aot(args.aot, args.aot_report)
     if args.verify:
-        return _verify(args.verify)
+        return _verify(args.verify, args.input_scale)
     if args.all:
         for path in B.build_all():
             print(f"built {path}")
@@ -34,6 +35,8 @@ def _cmd_build(args) -> int:
     if not args.specs:
         print("hyprgen build: give SPEC files, --all, --check, --aot or --verify", file=sys.stderr)
         return 2
+    if args.out is not None:
+        check_folder(args.out)
     for spec in args.specs:
         path = B.build(spec, args.out, targets=args.target)
         also = f" and {path.stem}{TRITON_SUFFIX}.py beside it" if args.target == "all" else ""
@@ -69,16 +72,16 @@ def _aot(archs_text: str, report_path: str) -> int:
     return 0
 
 
-def _verify(spec: str) -> int:
+def _verify(spec: str, input_scale: float | None) -> int:
     import torch
 
     from .loader import load, load_kernels
     from .verify import format_report, verify
 
     module = load(spec)
-    checks, rate = verify(module, load_kernels(module))
+    checks, setup = verify(module, load_kernels(module), input_scale=input_scale)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (Triton interpreter)"
-    print(format_report(module.META["name"], checks, rate, device))
+    print(format_report(module.META["name"], checks, setup, device))
     return 0 if all(c.ok for c in checks) else 1
 
 
@@ -167,6 +170,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--verify", metavar="SPEC", default=None,
                    help="build SPEC (a spec file or shipped name), then run each of its Triton kernels against the "
                         "torch backend on a small random problem and print the error per output")
+    b.add_argument("--input-scale", type=float, default=None, metavar="S",
+                   help="with --verify: the input-weight scale of the test problem (default: searched until the "
+                        "layer fires on 2–60 %% of steps; halved while the torch reference is not finite)")
     b.set_defaults(fn=_cmd_build)
     sub.add_parser("list", help="the shipped neurons").set_defaults(fn=_cmd_list)
     s = sub.add_parser("show", help="derived Jacobians and sparsity of a neuron")
@@ -180,6 +186,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    show = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(show)
     try:
         return args.fn(args)
     except HyprgenError as exc:
@@ -194,6 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hyprgen: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = show
+
+
+def _one_line_warnings(show):
+    """warnings.showwarning that prints a SpecWarning as `hyprgen: warning: file:line: ...` (one line,
+    no source excerpt) and leaves every other warning to `show`."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if isinstance(message, SpecWarning):
+            print(f"hyprgen: warning: {message.line}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
 
 
 if __name__ == "__main__":

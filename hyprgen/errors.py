@@ -40,3 +40,30 @@ class NonFiniteError(HyprgenError, FloatingPointError):
         self.kind, self.layer, self.neuron, self.component = kind, layer, neuron, component
         self.step, self.sample, self.value = step, sample, value
         super().__init__(message)
+
+
+class SpecWarning(UserWarning):
+    """A spec builds, but a value it can reach breaks float32 (an overflow). `where` is 'file:line';
+    str() is 'symbol ...: problem' (warnings show the location themselves), `line` the whole line."""
+
+    def __init__(self, problem: str, where: str | None = None, symbol: str | None = None):
+        self.problem, self.where, self.symbol = problem, where, symbol
+        super().__init__(": ".join(([f"symbol '{symbol}'"] if symbol else []) + [problem]))
+
+    @property
+    def line(self) -> str:
+        return f"{self.where}: {self}" if self.where else str(self)
+
+
+def check_folder(path, flag: str = "--out") -> None:
+    """A HyprgenError, naming the option, when `path` cannot be made a folder because it or a folder
+    above it is an existing file (mkdir would say only '[Errno 17] File exists')."""
+    from pathlib import Path
+
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"lies inside {part}, which is a file"
+                raise HyprgenError(f"{flag} {path} {where}, not a folder: choose another {flag}")
+            return

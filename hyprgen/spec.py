@@ -17,6 +17,15 @@ z^t = H(h) (the output), `output` a continuous output instead. `prev_spike` is z
 makes z a carried state component. `reset(e)` marks a reset term whose gradient is stopped when
 `detach_reset=True`. Declarations record their file and line so that errors point at them.
 
+The build checks every expression of the step over the values it can reach (compiler/reach.py):
+a state or the input is unbounded, a raw parameter lies in its clamp, a spike in [0, 1]. Where the
+dynamics keep a value in a range that the analysis cannot see, say so, and the analysis uses it:
+
+    q = neuron.state("q", bounds=(0, 10))            # q^t = 0.9 q^{t-1} + z^t stays in [0, 10]
+    neuron.assume(neuron.input, bounds=(0, None))    # the input current, or a let: assume(g, (lo, hi))
+
+Nothing enforces an assumption at run time: one that is wrong hides a real hazard.
+
 Names of states, parameters, constants and lets are Python identifiers that are not keywords and that
 the generated code does not use itself: not `z` (the previous spike), nothing starting with `_` or
 `next_`, not `t<digits>` (common subexpressions) or `reset<digits>`, none of RESERVED_NAMES, and no
@@ -178,6 +187,15 @@ class State:
     where: str
 
 
+@dataclass(frozen=True)
+class Assumption:
+    """Bounds the domain analysis may take for a state, the input or a let (neuron.assume)."""
+
+    lo: float   # -inf: no bound
+    hi: float   # inf: no bound
+    where: str
+
+
 # Names a spec symbol may not take: what the generated modules define or use (contract.GENERATED_NAMES)
 # and the patterns of names hyprgen derives itself: CSE temporaries t0, t1, ... and reset terms
 # reset0, reset1, ...
@@ -216,6 +234,7 @@ class Neuron:
     params_: list[Param] = field(default_factory=list)
     consts_: dict[str, float] = field(default_factory=dict)
     definitions: list[Definition] = field(default_factory=list)
+    assumptions: dict[str, Assumption] = field(default_factory=dict)   # name → bounds (state(bounds=), assume)
     updates: dict[str, tuple[sp.Expr, str]] = field(default_factory=dict)
     output_kind: str | None = None  # "spike" | "continuous"
     output_expr: sp.Expr | None = None
@@ -266,12 +285,21 @@ class Neuron:
         self._declared[name] = (f"the {role} '{name}'", where)
         return sym
 
-    def state(self, name: str, init: float = 0.0, doc: str = "") -> sp.Symbol:
-        """Declare a state variable; the returned symbol is its previous value."""
+    def state(self, name: str, init: float = 0.0, doc: str = "",
+              bounds: tuple[float | None, float | None] | None = None) -> sp.Symbol:
+        """Declare a state variable; the returned symbol is its previous value.
+
+        bounds=(lo, hi) (None: no bound on that side) tells the domain analysis that the dynamics keep
+        the state there; nothing enforces it (see `assume`)."""
         where = _caller_location()
         init_f = _finite(init, "the initial value of a state", where, str(name))
         sym = self._new_symbol(name, where, "state")
         self.states_.append(State(name, init_f, _text(doc, where, name), where))
+        if bounds is not None:
+            lo, hi = _bounds(bounds, where, name)
+            if not lo <= init_f <= hi:
+                raise SpecError(f"the initial value {init_f} lies outside the state's bounds {tuple(bounds)}", where, name)
+            self.assumptions[name] = Assumption(lo, hi, where)
         return sym
 
     def states(self, names: str) -> list[sp.Symbol]:
@@ -317,6 +345,28 @@ class Neuron:
         value = self._new_symbol(f"{name}_value", where, f"transformed value of parameter '{name}'", internal=True)
         self.definitions.append(Definition(value.name, "param", transform.apply(raw), where))
         return value
+
+    def assume(self, symbol: sp.Symbol, bounds: tuple[float | None, float | None]) -> None:
+        """Tell the domain analysis that a value stays within bounds=(lo, hi) (None: no bound on that
+        side): the input current (neuron.input), a state, or a let whose range interval arithmetic
+        overestimates (x − x² counts x twice). The analysis uses it instead of "unbounded" (for a let:
+        together with the range it computes); nothing checks it at run time, so a wrong assumption hides
+        a real hazard. A parameter's range is its clamp, which the optimizer step enforces."""
+        where = _caller_location()
+        shown = str(symbol)
+        name = getattr(symbol, "name", None)
+        if name is not None and name in {p.name for p in self.params_} and self._symbols.get(name) == symbol:
+            raise SpecError("is a parameter: its range is its clamp, which is enforced after every optimizer step; "
+                            "give neuron.param(..., clamp=(lo, hi)) instead of an assumption", where, name)
+        lets = {d.name for d in self.definitions if d.kind == "let"}
+        states = {s.name for s in self.states_}
+        if not isinstance(symbol, sp.Symbol) or self._symbols.get(name) != symbol or name not in lets | states | {"I"}:
+            raise SpecError(f"'{shown}' is not a state, a let or the input current of this neuron: neuron.assume "
+                            "takes one of their symbols", where, shown)
+        lo, hi = _bounds(bounds, where, name)
+        if name in self.assumptions:
+            raise SpecError(f"bounds of '{name}' are already given at {self.assumptions[name].where}", where, name)
+        self.assumptions[name] = Assumption(lo, hi, where)
 
     def const(self, name: str, value: float) -> sp.Float:
         """A named constant; it is inlined as a number."""
@@ -410,6 +460,17 @@ class Neuron:
     def declared_at(self, name: str) -> str:
         """'file:line' of the declaration of a symbol (the neuron's own location if unknown)."""
         return self._declared.get(name, (None, self.where))[1]
+
+
+def _bounds(bounds, where: str, symbol: str) -> tuple[float, float]:
+    """(lo, hi) from bounds=(lo, hi) with None for no bound (as ±inf), or a located SpecError."""
+    if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+        raise SpecError(f"bounds must be a pair (lo, hi) with None for no bound, got {bounds!r}", where, symbol)
+    lo = -math.inf if bounds[0] is None else _finite(bounds[0], "the low bound", where, symbol)
+    hi = math.inf if bounds[1] is None else _finite(bounds[1], "the high bound", where, symbol)
+    if lo > hi:
+        raise SpecError(f"bounds {tuple(bounds)} are empty", where, symbol)
+    return lo, hi
 
 
 def _text(doc, where: str, symbol: str) -> str:

@@ -9,6 +9,9 @@ step; in real arithmetic, with ρ = exp(δ b^t):
 
 The exact step is stable for every ω and b' ≥ 0, so no p(ω) term and no clamp on δω are needed.
 ω = |ω_p|, b' = exp(b'_p) (init b' ∈ [0.1, 1], as BRF on ECG); δ = 0.01, θ = 1, γ = 0.9.
+q^t = γ q^{t-1} + z^t stays in [0, 1/(1 − γ)] = [0, 10] (declared, so that the build sees ρ ≤ 1).
+The clamp b'_p ≤ 20 keeps b' = exp(b'_p) finite in float32 (it overflows above b'_p = 88.7); it
+binds only in a neuron long dead: from b' ≈ 1e4 (b'_p ≈ 9.2) ρ = exp(−δ b') is 0 in float32.
 """
 import math
 
@@ -19,11 +22,11 @@ from hyprgen.surrogates import double_gaussian
 
 neuron = Neuron("brf_exp", doc="balanced resonate-and-fire, exact exponential step")
 u, v = neuron.state("u", doc="real part"), neuron.state("v", doc="imaginary part")
-q = neuron.state("q", doc="refractory / adaptive threshold")
+q = neuron.state("q", doc="refractory / adaptive threshold", bounds=(0.0, 1 / (1 - 0.9)))
 I = neuron.input
 omega = neuron.param("omega", init=uniform(3, 5), transform="abs", doc="angular frequency ω = |ω_p|")
 b_offset = neuron.param("b_offset", init=uniform(math.log(0.1), math.log(1.0)), transform="exp",
-                        doc="damping offset b' = exp(b'_p)")
+                        clamp=(None, 20.0), doc="damping offset b' = exp(b'_p)")
 delta = neuron.const("delta", 0.01)
 theta = neuron.const("theta", 1.0)
 gamma = neuron.const("gamma", 0.9)

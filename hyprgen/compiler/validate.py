@@ -4,8 +4,8 @@ The spec language (hyprgen/spec.py) checks each declaration's own arguments as t
 module checks what only the whole model shows, before anything is derived: symbols read before they
 are defined or never declared, non-real or non-finite expressions, functions no printer supports
 (codegen/functions.py, the one list), Piecewise without a default, states never updated, parameters
-never read, reachable domain hazards (sqrt/log of a negative, division by zero: domain.py), and,
-after derivation, derivatives that cannot be printed and symbols named like a printed function.
+never read, reachable domain hazards (sqrt/log of a negative, division by zero) and float32 overflows
+(a warning; both in range_checks.py), and, after derivation, derivatives that cannot be printed and symbols named like a printed function.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..contract import PREV_SPIKE
 from ..errors import SpecError
 from ..spec import Neuron
 from .codegen.functions import SUPPORTED_FUNCTIONS
-from .domain import FULL, hazards, interval
+from .range_checks import check_domains, warn_overflows
 from .ir import expr_str
 
 
@@ -119,33 +119,8 @@ def validate(neuron: Neuron) -> None:
         if value not in read:
             raise SpecError("trainable parameter is never read by the step (its gradient would always be 0): "
                             "use it or remove it", p.where, p.name)
-    _check_domains(neuron)
-
-
-def _check_domains(neuron: Neuron) -> None:
-    syms = neuron.known_symbols()
-    env = {}
-    for p in neuron.params_:
-        lo, hi = p.clamp
-        env[syms[p.name]] = (FULL[0] if lo is None else lo, FULL[1] if hi is None else hi)
-    if neuron.reads_prev_spike:
-        env[syms[PREV_SPIKE]] = (0.0, 1.0)
-    exprs = [(d.name, d.expr, d.where) for d in neuron.definitions]
-    exprs += [(f"next_{n}", e, w) for n, (e, w) in neuron.updates.items()]
-    for name, expr, where in exprs:
-        found = hazards(expr, env)
-        if found:
-            call, arg, (lo, hi), cond = found[0]
-            reads = sorted(s.name for s in arg.free_symbols)
-            ranges = ", ".join(f"{s} in [{env.get(syms[s], FULL)[0]:g}, {env.get(syms[s], FULL)[1]:g}]" for s in reads)
-            arg_text = expr_str(arg)
-            reach = (f"{arg_text} in [{lo:g}, {hi:g}]" if reads == [arg_text] else
-                     f"{arg_text} in [{lo:g}, {hi:g}] for {ranges}")
-            raise SpecError(f"domain hazard: {expr_str(call)} is undefined when {arg_text} {cond}, which is "
-                            f"reachable ({reach}); clamp the parameter (clamp=(low, high)) or guard the argument",
-                            where, name)
-        kind = next((d.kind for d in neuron.definitions if d.name == name), "let")
-        env[syms.get(name, sp.Symbol(name))] = (0.0, 1.0) if kind == "spike" else interval(expr, env)
+    check_domains(neuron)
+    warn_overflows(neuron)
 
 
 def check_derivative(de: sp.Expr, where: str, symbol: str, what: str, wrt: sp.Symbol) -> None:

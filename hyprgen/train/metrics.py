@@ -6,8 +6,9 @@ An event is a flat dict of JSON values, one line of metrics.jsonl:
    one batch; in streaming mode one piece of the stream, with an optimizer step per chunk inside it);
 - {"event": "epoch", "epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
    "test_spike_rate", ["val_loss", "val_accuracy", "val_spike_rate"], "lr", "elapsed", "cpu_s",
-   "peak_memory_mb", "rss_mb"} after each epoch (a spike rate: the first hidden layer's spikes per
-   neuron and step, evaluation.py);
+   "peak_memory_mb", "rss_mb", and for HYPR "learner_bytes": the largest of its steps', a full
+   batch's} after each epoch (a spike rate: the first hidden layer's spikes per neuron and step,
+   evaluation.py);
 - with --initial-eval, first {"event": "initial", "epoch": 0, "step": 0, the test (and val) fields,
    "lr", "elapsed": 0, "cpu_s": 0, "peak_memory_mb", "rss_mb"}: the network before any step.
 "elapsed" is training seconds (resumed runs continue the count), "cpu_s" the process's CPU seconds

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .report import count
+
 
 def available() -> bool:
     try:
@@ -53,7 +55,7 @@ def raster(x, hidden, outputs, target, path: Path) -> Path:
         t, i = values.nonzero(as_tuple=True)
         ax.scatter(t.numpy(), i.numpy(), s=2, marker="|", color="k")
         ax.set(ylabel="neuron", xlim=(0, len(values)), ylim=(-0.5, values.shape[1] - 0.5),
-               title=f"{name}: {int((values != 0).sum())} spikes")
+               title=f"{name}: {count(int((values != 0).sum()), 'spike')}")
         ax.yaxis.get_major_locator().set_params(integer=True)
     for k in range(outputs.shape[1]):
         out_ax.plot(outputs[:, k].numpy(), lw=0.8, label=f"class {k}")

@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 
+def count(n: int, unit: str, units: str | None = None) -> str:
+    """'1 epoch', '2 epochs' ('1 batch', '3 batches' with units given)."""
+    return f"{n} {unit if n == 1 else units or unit + 's'}"
+
+
 def header(config: dict, task, batches_per_epoch: int) -> str:
     c = config
     what = {"cue": f"delayed cue (delay {c.get('delay')})", "ecg": "ECG-QTDB",
@@ -15,13 +20,14 @@ def header(config: dict, task, batches_per_epoch: int) -> str:
     seed = f"seed {c['seed']}" + (f" (data {c['data_seed']})" if c.get("data_seed") is not None else "")
     lines = [f"task: {what}, {task.n_out} classes, T = {task.seq_len}; network: {task.n_in} → {hidden} {c['neuron']} "
              f"→ {task.n_out} ({c['readout']} readout); method: {method}",
-             f"training: {c['epochs']} epochs × {batches_per_epoch} batches of {c['batch_size']}, {c['optimizer']} "
+             f"training: {count(c['epochs'], 'epoch')} × {count(batches_per_epoch, 'batch', 'batches')} of "
+             f"{c['batch_size']}, {c['optimizer']} "
              f"lr {c['lr']:g} ({c['lr_schedule']}), {seed}, device {c['device']}"]
     if c.get("param_init"):
         lines.append(f"neuron parameters drawn from: {', '.join(c['param_init'])} (raw values)")
     if c["stream"]:
         lines.append(f"streaming: per batch element one endless input of cue trials back to back ({task.seq_len} "
-                     f"steps each), an optimizer step every {c['chunk']} steps, state and traces never reset")
+                     f"steps each), an optimizer step every {count(c['chunk'], 'step')}, state and traces never reset")
     return "\n".join(lines)
 
 
@@ -49,7 +55,7 @@ def summary_table(s: dict) -> str:
     lines = ["summary:", row("", splits),
              row("accuracy", [f"{s[f'{n}_accuracy']:.4f}" for n in splits]),
              row("loss", [f"{s[f'{n}_loss']:.4f}" for n in splits]),
-             row("time", []) + f"{s['seconds']:.1f} s ({s['epochs']} epochs, {s['steps']} steps)",
+             row("time", []) + f"{s['seconds']:.1f} s ({count(s['epochs'], 'epoch')}, {count(s['steps'], 'step')})",
              row("peak memory", []) + f"{s['peak_memory_mb']:.0f} MiB ({s['memory_kind']})"]
     if s["learner_bytes"] is not None:
         lines.append(row("HYPR state", []) + f"{s['learner_bytes'] / 2**10:.1f} KiB (traces and state carried "

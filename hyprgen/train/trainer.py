@@ -33,14 +33,14 @@ import torch
 from tqdm import tqdm
 
 from ..data import iterate
-from ..errors import HyprgenError, NonFiniteError
+from ..errors import HyprgenError, NonFiniteError, check_folder
 from ..runtime import HYPR
 from . import assemble, checkpoint, plots
 from .checkpoint import CheckpointError
 from .evaluation import evaluate
 from .metrics import MetricsLog, carried_bytes, peak_memory_mb, rss_mb
 from .options import STDOUT, controls, resolve, to_toml
-from .report import epoch_line, header, summary_table
+from .report import count, epoch_line, header, summary_table
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}           # 128 + signal number, as shells report
 EXIT_NONFINITE = 3                                                # the finiteness guard stopped the run
@@ -91,6 +91,8 @@ def prepare(args) -> Trainer:
     a fresh run, or with --resume the state of --out's checkpoint."""
     ctl = controls(args)
     run_dir = Path(ctl["out"]) if ctl["out"] else None
+    if run_dir is not None:
+        check_folder(run_dir)
     path = run_dir / checkpoint.FILENAME if run_dir else None
     if (ctl["resume"] or ctl["stop_after"]) and run_dir is None:
         raise HyprgenError(f"{'--resume' if ctl['resume'] else '--stop-after'} needs --out DIR, the run directory "
@@ -180,8 +182,9 @@ class Trainer:
         if self.config["stream"]:
             self.learner.load_stream_state(checkpoint.to_device(saved["stream"], self.device))
         p = self.progress
-        print(f"resuming {path} after {p.step} steps (epoch {p.epoch + 1}: {p.batch} of {self.batches_per_epoch} "
-              "batches done)" if p.epoch < self.config["epochs"] else f"{path}: the run is complete", file=self.report)
+        print(f"resuming {path} after {count(p.step, 'step')} (epoch {p.epoch + 1}: {p.batch} of "
+              f"{count(self.batches_per_epoch, 'batch', 'batches')} done)" if p.epoch < self.config["epochs"] else
+              f"{path}: the run is complete", file=self.report)
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -226,7 +229,7 @@ class Trainer:
         if limit is None or time.perf_counter() - self._start < limit:
             return False
         p = self.progress
-        self.ended = f"time limit of {limit:g} s reached after {p.step} steps (epoch {p.epoch + 1}, batch {p.batch})"
+        self.ended = f"time limit of {limit:g} s reached after {count(p.step, 'step')} (epoch {p.epoch + 1}, batch {p.batch})"
         return True
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -258,8 +261,8 @@ class Trainer:
                  "train_loss": sum(b[0] * b[2] for b in p.batches) / sizes,
                  "train_accuracy": sum(b[1] * b[2] for b in p.batches) / sizes,
                  **self._evaluations(), "lr": self.optimizer.param_groups[0]["lr"], **self._resources()}
-        if isinstance(self.learner, HYPR):
-            event["learner_bytes"] = self.log.events[-1]["learner_bytes"]
+        if isinstance(self.learner, HYPR):  # a full batch's figure: an epoch's last batch may be partial
+            event["learner_bytes"] = max(e["learner_bytes"] for e in self.log.of("step") if e["epoch"] == p.epoch + 1)
         self.log.add(event)
         if c["lr_schedule"] == "linear":
             self.scheduler.step()
@@ -313,7 +316,7 @@ class Trainer:
         """Save and exit early: on a signal (exit code 128 + signal) or after --stop-after steps (0)."""
         self._save()
         p = self.progress
-        why = f"stopped by {sig.name}" if sig else f"stopped after {self.ctl['stop_after']} steps (--stop-after)"
+        why = f"stopped by {sig.name}" if sig else f"stopped after {count(self.ctl['stop_after'], 'step')} (--stop-after)"
         where = (f"after epoch {p.epoch}" if p.batch == 0 else
                  f"in epoch {p.epoch + 1} after batch {p.batch} of {self.batches_per_epoch}")
         saved = (f"checkpoint {self.checkpoint_path}; continue with: hyprgen train --out {self.run_dir} --resume"

@@ -522,3 +522,13 @@ def test_pyproject_installs_every_subpackage_and_the_data_folders():
     patterns = config["package-data"]["hyprgen.templates"]
     templates = [p.relative_to(root / "templates") for p in (root / "templates").rglob("*.j2")]
     assert templates and all(any(t.match(pat) for pat in patterns) for t in templates)
+
+
+def test_build_out_that_is_an_existing_file_is_one_line(tmp_path, capsys):
+    """Issue 17, item 10: `--out FILE` gave a raw '[Errno 17] File exists'."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("")
+    assert main(["build", str(neurons_dir() / "lif.py"), "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hyprgen: error: --out {blocker}") and err.count("\n") == 1, err
+    assert "is a file" in err and "Errno" not in err

@@ -172,3 +172,54 @@ def test_without_matplotlib_the_run_says_so_and_writes_no_plots(tmp_path, capsys
     assert main(["train", *[a for a in TINY if a != "--no-plots"], "--out", str(run)]) == 0
     assert capsys.readouterr().out.count("matplotlib is not installed: no plots") == 1
     assert not list(run.glob("*.png")) and (run / "metrics.jsonl").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# Issue 17, item 10: --out that is a file, the epoch's memory line, counts of one
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_out_that_is_an_existing_file_is_one_line(tmp_path, capsys, below):
+    blocker = tmp_path / "taken"
+    blocker.write_text("")
+    out = blocker / "run" if below else blocker
+    assert main(["train", *TINY, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"hyprgen: error: --out {out}") and captured.err.count("\n") == 1, captured.err
+    assert "is a file" in captured.err and "Errno" not in captured.err and captured.out == ""
+
+
+def test_epoch_memory_line_reports_a_full_batch(tmp_path, capsys):
+    """digits: 1438 training images in batches of 1000, the last one 438. The epoch reports what HYPR
+    carries for the full batch (the first step's figure), not for the partial one."""
+    pytest.importorskip("sklearn")
+    run = tmp_path / "run"
+    assert main(["train", "--task", "digits", "--batch-size", "1000", "--epochs", "1", "--hidden", "4",
+                 "--chunk", "4", "--out", str(run), "--no-plots"]) == 0
+    line = next(t for t in capsys.readouterr().out.splitlines() if t.startswith("epoch 1/1:"))
+    events = [json.loads(t) for t in (run / "metrics.jsonl").read_text().splitlines()]
+    steps, (epoch,) = [e for e in events if e["event"] == "step"], [e for e in events if e["event"] == "epoch"]
+    assert len(steps) == 2 and steps[0]["learner_bytes"] > steps[1]["learner_bytes"]
+    assert epoch["learner_bytes"] == steps[0]["learner_bytes"]
+    assert f"HYPR carries {steps[0]['learner_bytes'] / 2**10:.1f} KiB" in line, line
+
+
+def test_counts_of_one_are_singular(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib.figure
+
+    titles = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda fig, path, **kw: titles.extend(ax.get_title() for ax in fig.axes))
+    argv = [a if a != "2" else "1" for a in TINY if a not in ("--quiet", "--no-plots")]
+    assert main(["train", *argv, "--out", str(tmp_path / "run")]) == 0
+    text = capsys.readouterr().out
+    assert "1 epoch × 1 batch of 4" in text and "(1 epoch, 1 step)" in text, text
+    assert "1 epochs" not in text and "1 batches" not in text and "1 steps" not in text
+
+    from hyprgen.train import plots
+    x, hidden = torch.zeros(5, 3), torch.zeros(5, 4)
+    x[2, 1], hidden[[0, 3], [1, 2]] = 1, 1
+    titles.clear()
+    plots.raster(x, hidden, torch.zeros(5, 2), torch.full((5,), -100), tmp_path / "r.png")
+    assert titles[:2] == ["input: 1 spike", "hidden layer 1: 2 spikes"], titles
