@@ -60,6 +60,13 @@ def test_cue_run_writes_its_result_and_the_report_plots_it(tmp_path):
     assert report.returncode == 0, report.stderr[-2000:]
     assert "### Cue: training runs" in report.stdout
     assert (tmp_path / "docs" / "img" / "results_cue.png").stat().st_size > 0
+    figures = json.loads((tmp_path / "docs" / "results" / "accuracy.json").read_text())
+    for r in results:   # the cue figures are the result files' test accuracies, per seed in seed order
+        f = figures["cue_brf_exp_d5"][r["method"]]
+        assert f["per_seed"][f["seeds"].index(r["seed"])] == r["test_acc"] and f["seeds"] == [0, 1]
+        assert f["mean"] == pytest.approx(sum(f["per_seed"]) / 2)
+    archived = figures["ecg_brf_li_e60"]["bptt"]   # earlier runs, from the committed archive, marked as such
+    assert archived["source"].startswith("docs/results/accuracy.md") and len(archived["per_seed"]) == 3
 
 
 def test_history_reads_the_trainers_metrics_as_the_studys_epochs():

@@ -16,6 +16,8 @@ from .align import align_table
 from .runs import history, saved_run
 from .settings import DOCS, IMG, OUT
 
+ARCHIVED = Path(__file__).with_name("archived.json")
+
 # per-step test accuracy (%) of the BRF repository's own BPTT run, epochs 0..25
 # (experiments/ecg/csv_files/ecg_best_model_run_0.csv; lr decays over 400 epochs there)
 BRF_RUN0_TEST = [23.55, 52.28, 70.18, 76.48, 79.09, 80.56, 81.83, 81.61, 81.56, 80.74, 80.61, 82.17, 82.05,
@@ -176,6 +178,32 @@ def ecg_report(runs, neuron: str, epochs: int, png: str, readout: str = "li", fi
     return out
 
 
+def cue_figures(runs) -> dict:
+    """accuracy.json's cue studies: per delay, method → test accuracy over the seeds run."""
+    out = {}
+    for r in sorted(runs, key=lambda r: (r["delay"], r["method"], r.get("seed", 0))):
+        f = out.setdefault(f"cue_{r['neuron']}_d{r['delay']}", {}).setdefault(
+            r["method"], {"per_seed": [], "seeds": [], "steps": r["steps"],
+                          "metric": f"test accuracy on {r.get('test_samples', 64)} sequences"})
+        f["per_seed"].append(r["test_acc"])
+        f["seeds"].append(r.get("seed", 0))
+    for methods in out.values():
+        for f in methods.values():
+            f["mean"], f["std"] = mean_std(f["per_seed"])
+    return out
+
+
+def archived_figures() -> dict:
+    """Figures of earlier runs (docs/results/accuracy.md) whose result files were not kept: ARCHIVED,
+    per-seed values as the tables give them (2–3 decimals), each marked with its source."""
+    out = {}
+    for study, methods in json.loads(ARCHIVED.read_text()).items():
+        for method, f in methods.items():
+            m, s = mean_std(f["per_seed"])
+            out.setdefault(study, {})[method] = {**f, "mean": m, "std": s}
+    return out
+
+
 def cmd_report(a) -> int:
     out, figures = [], {}
     for neuron, stem in (("brf", "results_ecg"), ("alif", "results_alif")):
@@ -212,6 +240,7 @@ def cmd_report(a) -> int:
                        f"{r.get('test_samples', 64)} |")
         out.append("")
         learned = [r for r in cue if r["neuron"] == "brf_exp" and r.get("lr_schedule") == "linear"]
+        figures.update(cue_figures(learned))
         if learned:
             plot_cue(learned, IMG / "results_cue.png")
             out.append("plot: docs/img/results_cue.png\n")
@@ -223,6 +252,9 @@ def cmd_report(a) -> int:
     text = "\n".join(out)
     print(text)
     (OUT / "report.md").write_text(text)
+    for study, methods in archived_figures().items():   # earlier runs whose result files were not kept
+        for method, f in methods.items():
+            figures.setdefault(study, {}).setdefault(method, f)
     if figures:   # the figures a script reads: study → method → {mean, std, per_seed, seeds, epochs}
         (DOCS / "results").mkdir(parents=True, exist_ok=True)
         (DOCS / "results" / "accuracy.json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
