@@ -372,3 +372,29 @@ def test_streaming_loss_is_the_mean_over_labelled_steps(loss):
     else:
         expected = torch.nn.functional.mse_loss(y[mask], target[mask])
     torch.testing.assert_close(result.loss, expected, rtol=1e-10, atol=0)
+
+
+def test_one_sweep_over_stacked_lanes_splits_into_the_separate_sweeps():
+    """HYPR runs a layer's signal and its route signals (readout memory) as one P-stage over stacked
+    lanes; split back, each part is the sweep of its own lanes, bit for bit."""
+    from dataclasses import fields
+
+    from hyprgen.ops.p_stage import ChunkSweep, p_stage_torch
+    from hyprgen.ops.readout_memory import stacked
+    from hyprgen.runtime.hypr import SWEEP_BATCH_AXIS, split_lanes
+
+    assert set(SWEEP_BATCH_AXIS) == {f.name for f in fields(ChunkSweep)}
+    net, x = active_network("alif", T=T)
+    layer, gen = net.layers[0], torch.Generator().manual_seed(5)
+    lam, B, n = 6, x.shape[0], layer.n
+    r = tuple(torch.randn(lam, B, n, generator=gen, dtype=torch.float64) for _ in range(layer.d))
+    current, theta = torch.randn(lam, B, n, generator=gen, dtype=torch.float64), layer.params_tuple()
+    signals = torch.randn(lam, 3 * B, n, generator=gen, dtype=torch.float64)   # B own lanes + 2 routes
+    both, _ = p_stage_torch(layer.neuron, tuple(stacked(t, 3, 1) for t in r), stacked(current, 3, 1), signals, theta)
+    first, rest = split_lanes(both, B)
+    own, _ = p_stage_torch(layer.neuron, r, current, signals[:, :B], theta)
+    routes, _ = p_stage_torch(layer.neuron, tuple(stacked(t, 2, 1) for t in r), stacked(current, 2, 1),
+                              signals[:, B:], theta)
+    for name in SWEEP_BATCH_AXIS:
+        assert torch.equal(getattr(first, name), getattr(own, name)), name
+        assert torch.equal(getattr(rest, name), getattr(routes, name)), name
