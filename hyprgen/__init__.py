@@ -8,9 +8,9 @@ __version__ = "0.1.0"
 from . import errors  # noqa: E402,F401
 
 _LAZY = {"build": "compiler.build", "load": "loader", "BPTT": "runtime", "EProp": "runtime", "HYPR": "runtime",
-         "RSNN": "runtime"}
+         "RSNN": "runtime", "export_nir": "interop", "import_nir": "interop"}
 
-__all__ = ["BPTT", "EProp", "HYPR", "RSNN", "build", "load", "__version__"]
+__all__ = ["BPTT", "EProp", "HYPR", "RSNN", "build", "export_nir", "import_nir", "load", "__version__"]
 
 
 def __getattr__(name: str):

@@ -2,6 +2,7 @@
 read from the source with ast and checked against the allowed arrows
 
     cli, verify → train → runtime → ops → contract, errors        compiler → spec → contract, errors
+    interop (NIR export/import) → runtime
     runtime → loader (the one seam) ⇢ compiler (only inside loader's functions, only when building)
     data → contract, errors          generated modules → ops.libdevice, contract
 
@@ -29,6 +30,7 @@ ALLOWED = {
     "data": {"contract", "errors", "data"},
     "train": LEAVES | {"loader", "ops", "runtime", "data", "spec", "train"},
     "verify": {"contract", "errors", "ops", "runtime"},
+    "interop": {"errors", "runtime", "interop"},
     "cli": LEAVES | {"compiler", "loader", "ops", "runtime", "train", "spec", "verify"},
     "generated": {"contract", "ops"},
     "__init__": {"errors"},                 # the package's names load lazily (hyprgen/__init__.py)
@@ -113,7 +115,7 @@ def test_each_layer_imports_alone_in_a_fresh_interpreter():
               "    importlib.import_module(name)\n")
     layers = ["hyprgen.contract", "hyprgen.spec", "hyprgen.compiler.build", "hyprgen.ops.merge",
               "hyprgen.ops.s_stage", "hyprgen.ops.p_stage", "hyprgen.runtime", "hyprgen.data", "hyprgen.train.trainer",
-              "hyprgen.loader", "hyprgen.verify", "hyprgen.cli"]
+              "hyprgen.loader", "hyprgen.verify", "hyprgen.cli", "hyprgen.interop"]
     for name in layers:
         subprocess.run([sys.executable, "-c", script, name], cwd=ROOT, check=True, timeout=120)
     torch_free = ("import sys, hyprgen.cli, hyprgen.compiler.build, hyprgen.loader\n"
