@@ -60,9 +60,9 @@ def import_nir(graph, dt: float | None = None, dtype: torch.dtype | None = None)
     dt = _step(graph, dt)
     chain = layer_chain(nir, graph)
     nodes = graph.nodes
-    first = nodes[chain[0].synapses].weight
-    dtype = dtype or (torch.from_numpy(np.zeros(0, dtype=first.dtype)).dtype if np.issubdtype(first.dtype, np.floating)
-                      else torch.float32)
+    first = np.asarray(nodes[chain[0].synapses].weight)
+    if dtype is None:   # a float64 export imports as float64; integer weights as float32
+        dtype = torch.from_numpy(first[:0]).dtype if np.issubdtype(first.dtype, np.floating) else torch.float32
     n_in = _input_size(nir, graph)
     layers, width = [], n_in
     for names in chain:
