@@ -9,6 +9,7 @@ Importing what was built is the loader's job (hyprgen/loader.py): this module on
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -135,18 +136,23 @@ def check() -> list[str]:
 # Cache and loading
 
 
-def _templates_hash() -> str:
+@functools.cache
+def _generator_hash() -> str:
+    """sha256 of everything that shapes a generated file besides the spec: the templates and the
+    compiler's own source (so an edited printer or derivation misses the cache without a version bump)."""
     h = hashlib.sha256()
-    for p in sorted(templates_dir().rglob("*.j2")):
-        h.update(p.relative_to(templates_dir()).as_posix().encode() + b"\0" + p.read_bytes())
+    for root, pattern in ((templates_dir(), "*.j2"), (Path(__file__).parent, "*.py")):
+        for p in sorted(root.rglob(pattern)):
+            h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
 
 def cache_key(ir: KernelIR) -> str:
     """The cache entry of an evaluated spec: its KernelIR (every value the spec computed, from any module
-    it imported or file it read, and the sha256 of its text) and every version that shapes the files."""
+    it imported or file it read, and the sha256 of its text), every version that shapes the files, and the
+    templates' and the compiler's source."""
     h = hashlib.sha256()
-    for part in (ir.to_json().encode(), __version__.encode(), sympy.__version__.encode(), _templates_hash().encode()):
+    for part in (ir.to_json().encode(), __version__.encode(), sympy.__version__.encode(), _generator_hash().encode()):
         h.update(part + b"\0")
     return h.hexdigest()[:20]
 

@@ -274,8 +274,19 @@ def test_cache_key_covers_the_evaluated_spec_and_versions(tmp_path, monkeypatch)
     monkeypatch.setattr(B, "__version__", "999")
     assert B.cache_key(ir) != key
     monkeypatch.undo()
-    monkeypatch.setattr(B, "_templates_hash", lambda: "other templates")
+    monkeypatch.setattr(B, "_generator_hash", lambda: "other templates")
     assert B.cache_key(ir) != key
+    monkeypatch.undo()
+    # an edit to the compiler's own source (here: the torch printer) gives a new entry, with no version bump
+    printer, read = Path(B.__file__).parent / "codegen" / "torch_printer.py", Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read(self) + (b"# edited" if self == printer else b""))
+    B._generator_hash.cache_clear()
+    try:
+        assert B.cache_key(ir) != key
+    finally:
+        monkeypatch.undo()
+        B._generator_hash.cache_clear()
+    assert B.cache_key(ir) == key
 
 
 def test_spec_imports_a_helper_module_from_its_folder(tmp_path, cache):
