@@ -13,13 +13,15 @@ class BPTT(Learner):
     """detach_recurrent=True stops the gradient through W_rec's input o^{t-1}: with one hidden layer
     and a linear readout this is exactly the graph whose gradient HYPR computes (docs/hypr.md §8)."""
 
-    def __init__(self, net: RSNN, loss: str = "ce", detach_recurrent: bool = False, check_finite: bool = True):
-        super().__init__(net, loss, check_finite)
+    def __init__(self, net: RSNN, loss: str = "ce", detach_recurrent: bool = False, check_finite: bool = True,
+                 process_group=None):
+        super().__init__(net, loss, check_finite, process_group)
         self.detach_recurrent = detach_recurrent
 
     def step(self, x: torch.Tensor, target: torch.Tensor, optimizer=None, mask: torch.Tensor | None = None) -> StepResult:
         self._prepare(x, target, mask, optimizer)
-        normalizer = losses.default_normalizer(self.loss, target, mask, self.net.n_out)
+        normalizer = self._normalizer(target, mask, x)
+        kept = self._set_aside_grads() if self.parallel.active else None
         with torch.enable_grad():
             y, final = self.net(x, differentiable=True, detach_recurrent=self.detach_recurrent)
             loss = losses.loss_sum(self.loss, y, target, mask) / normalizer
@@ -28,5 +30,6 @@ class BPTT(Learner):
             check_sequence(self.net, x, y.detach(), loss.detach(), [s.detach() for s in final],
                            [(i, name, p.grad) for i, layer in enumerate(self.net.layers)
                             for name, p in layer.named_parameters()])
+        loss = self._sum_over_processes(loss.detach(), kept)
         self._finish(optimizer)
-        return StepResult(loss.detach(), y.detach())
+        return StepResult(loss, y.detach())

@@ -19,8 +19,8 @@ from .network import RSNN
 
 class EProp(Learner):
     def __init__(self, net: RSNN, loss: str = "ce", jacobians: str = "generated", readout_memory: bool | None = None,
-                 check_finite: bool = True):
-        super().__init__(net, loss, check_finite)
+                 check_finite: bool = True, process_group=None):
+        super().__init__(net, loss, check_finite, process_group)
         if jacobians not in ("generated", "autograd"):
             raise ValueError(f"jacobians must be 'generated' or 'autograd', got {jacobians!r}")
         if readout_memory not in (None, True, False):
@@ -43,7 +43,7 @@ class EProp(Learner):
         self._prepare(x, target, mask, optimizer)
         B, T, _ = x.shape
         net = self.net
-        normalizer = losses.default_normalizer(self.loss, target, mask, net.n_out)
+        normalizer = self._normalizer(target, mask, x)
         state = net.init_state(B)
         traces = [Traces.zeros(B, L.n, L.d, L.m, len(L.neuron.META["params"]), L.W_in) for L in net.layers]
         grads = [[L.W_in.new_zeros(L.n, L.m), L.W_in.new_zeros(L.n),
@@ -96,7 +96,9 @@ class EProp(Learner):
         if self.check_finite:
             check_sequence(net, x, y, total, state, [(i, name, g) for i, layer_grads in enumerate(grads)
                                                       for name, g in zip(GRADIENT_NAMES, layer_grads)])
+        kept = self._set_aside_grads() if self.parallel.active else None
         for layer, (W, b, theta) in zip(net.layers, grads):
             add_layer_grads(layer, W, b, theta)
+        total = self._sum_over_processes(total, kept)
         self._finish(optimizer)
         return StepResult(total, y)

@@ -96,8 +96,9 @@ class HYPR(Learner):
 
     def __init__(self, net: RSNN, chunk: int = 64, loss: str = "ce", backend: str = "torch",
                  trace_dtype: torch.dtype | None = None, drop_spike_paths: bool = False,
-                 readout_memory: bool | None = None, check_finite: bool = True):
-        super().__init__(net, loss, check_finite)
+                 readout_memory: bool | None = None, check_finite: bool = True, process_group=None):
+        super().__init__(net, loss, check_finite, process_group)
+        net = self.net   # unwrapped from DistributedDataParallel
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
             raise ValueError(f"chunk (λ) must be a positive integer, got {chunk!r}")
         problem = option_problem(backend, trace_dtype, drop_spike_paths)
@@ -129,7 +130,7 @@ class HYPR(Learner):
         """Sequence mode: accumulate the gradient of the whole sequence x [B, T, n_in] into .grad,
         then (if given) one optimizer step. State and traces start from zero."""
         self._prepare(x, target, mask, optimizer)
-        normalizer = losses.default_normalizer(self.loss, target, mask, self.net.n_out)
+        normalizer = self._normalizer(target, mask, x)
         return self.step_pieces([(x, target, mask)], optimizer, normalizer, keep_outputs=True)
 
     @torch.no_grad()
@@ -148,7 +149,8 @@ class HYPR(Learner):
         """
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
-        kept_grads = None if normalizer is not None else self._set_aside_grads()
+        unnormalized = normalizer is None   # scaled at the end, by the count of every piece (and process)
+        kept_grads = self._set_aside_grads() if unnormalized or self.parallel.active else None
         state = carried = None
         count, total, outputs, t0 = 0.0, None, [], 0
         for k, piece in enumerate(pieces):
@@ -160,15 +162,18 @@ class HYPR(Learner):
                 sl = slice(s, s + self.chunk)
                 y, loss, state, carried = self._train_chunk(x[:, sl], target[:, sl],
                                                             None if mask is None else mask[:, sl], state, carried,
-                                                            1.0 if kept_grads is not None else normalizer, t0 + s)
+                                                            1.0 if unnormalized else normalizer, t0 + s)
                 if keep_outputs:
                     outputs.append(y)
                 total += loss
             t0 += x.shape[1]
         if state is None:
             raise ValueError("step_pieces got no pieces: the sequence is empty")
+        if self.parallel.active:
+            count = self.parallel.total(count, total) if unnormalized else count
+            total = self.parallel.sum_gradients(self.net.parameters(), total.reshape(1))[0]
         if kept_grads is not None:
-            count = max(count, 1.0)  # as losses.default_normalizer
+            count = max(count, 1.0) if unnormalized else 1.0  # as losses.default_normalizer
             self._scale_and_restore_grads(1.0 / count, kept_grads)
             total = total / count
         self._finish(optimizer)
@@ -194,14 +199,16 @@ class HYPR(Learner):
             t_c, m_c = target[:, sl], None if mask is None else mask[:, sl]
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
-            normalizer = losses.default_normalizer(self.loss, t_c, m_c, self.net.n_out)
+            kept = self._set_aside_grads() if self.parallel.active else None
+            normalizer = self._normalizer(t_c, m_c, x)
             y, loss, state, carried = self._train_chunk(x[:, sl], t_c, m_c, state, carried, normalizer,
                                                         self._stream_step)
+            loss = self._sum_over_processes(loss, kept)   # the chunk's gradient of the whole batch
             self._stream_step += t_c.shape[1]
             self._finish(optimizer)
             outputs.append(y)
             loss_sum += loss * normalizer
-            counted += losses.counted_terms(self.loss, t_c, m_c, self.net.n_out)
+            counted += self.parallel.total(losses.counted_terms(self.loss, t_c, m_c, self.net.n_out), x)
         self._stream = (state, carried)
         return StepResult(loss_sum / max(counted, 1.0), torch.cat(outputs, 1))
 
@@ -270,18 +277,6 @@ class HYPR(Learner):
         if state is not None and state[0].o.shape[0] != x.shape[0]:
             raise ShapeError(f"piece {k} has batch size {x.shape[0]}, the sequence started with {state[0].o.shape[0]}")
         return x, target, mask
-
-    def _set_aside_grads(self) -> dict:
-        kept = {p: p.grad for p in self.net.parameters()}
-        for p in kept:
-            p.grad = None
-        return kept
-
-    def _scale_and_restore_grads(self, factor: float, kept: dict) -> None:
-        """.grad = kept + factor · (the gradient accumulated since _set_aside_grads)."""
-        for p, old in kept.items():
-            new = None if p.grad is None else p.grad * factor
-            p.grad = old if new is None else (new if old is None else old + new)
 
     def _check_backend(self, x: torch.Tensor) -> None:
         if self.backend == "triton" and x.dtype != torch.float32:

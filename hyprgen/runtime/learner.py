@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from . import losses
+from .distributed import DataParallel, unwrap
 from .finite import check_parameters
 from .network import Layer, RSNN
 
@@ -22,9 +23,14 @@ class Learner:
     check_finite (default True): the finiteness guard (finite.py) checks states, outputs, the loss and
     the gradients once per chunk (HYPR) or sequence (BPTT, EProp), and the parameters after each
     optimizer step, and raises NonFiniteError naming where a NaN or inf first appeared. False turns it
-    off (benchmarks; docs/reliability.md gives its cost)."""
+    off (benchmarks; docs/reliability.md gives its cost).
 
-    def __init__(self, net: RSNN, loss: str = "ce", check_finite: bool = True):
+    process_group (torch.distributed; or pass a DistributedDataParallel-wrapped net, whose group is
+    taken): data-parallel learning, each process on its shard of the batch, with the gradient and the
+    loss of the whole batch on every process (distributed.py, docs/scaling.md)."""
+
+    def __init__(self, net: RSNN, loss: str = "ce", check_finite: bool = True, process_group=None):
+        net, process_group = unwrap(net, process_group)
         if not isinstance(net, RSNN):
             raise TypeError(f"expected a hyprgen.RSNN, got {type(net).__name__}")
         if loss not in losses.LOSSES:
@@ -32,6 +38,7 @@ class Learner:
         if not isinstance(check_finite, bool):
             raise ValueError(f"check_finite must be True or False, got {check_finite!r}")
         self.net, self.loss, self.check_finite = net, loss, check_finite
+        self.parallel = DataParallel(process_group)
 
     def _prepare(self, x, target, mask, optimizer):
         self.net.check_input(x)
@@ -40,6 +47,32 @@ class Learner:
             raise ValueError(f"batch sizes differ: input {x.shape[0]}, target {target.shape[0]}")
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
+
+    def _normalizer(self, target, mask, like: torch.Tensor) -> float:
+        """The loss normalizer: the labelled terms of the whole batch (over every process), at least 1."""
+        return max(self.parallel.total(losses.counted_terms(self.loss, target, mask, self.net.n_out), like), 1.0)
+
+    def _set_aside_grads(self) -> dict:
+        kept = {p: p.grad for p in self.net.parameters()}
+        for p in kept:
+            p.grad = None
+        return kept
+
+    def _scale_and_restore_grads(self, factor: float, kept: dict) -> None:
+        """.grad = kept + factor · (the gradient accumulated since _set_aside_grads)."""
+        for p, old in kept.items():
+            new = None if p.grad is None else p.grad * factor
+            p.grad = old if new is None else (new if old is None else old + new)
+
+    def _sum_over_processes(self, loss: torch.Tensor, kept: dict | None) -> torch.Tensor:
+        """Data-parallel: this call's gradient (what .grad gained since `kept` was set aside) and its loss
+        summed over the processes, the set-aside gradients restored; the loss returned. Alone: loss."""
+        if not self.parallel.active:
+            return loss
+        loss = self.parallel.sum_gradients(self.net.parameters(), loss.detach().reshape(1))[0]
+        if kept is not None:
+            self._scale_and_restore_grads(1.0, kept)
+        return loss
 
     def _finish(self, optimizer) -> None:
         if optimizer is not None:
