@@ -34,6 +34,7 @@ ALLOWED = {
     "cli": LEAVES | {"compiler", "loader", "ops", "runtime", "train", "spec", "verify"},
     "generated": {"contract", "ops"},
     "__init__": {"errors"},                 # the package's names load lazily (hyprgen/__init__.py)
+    "__main__": {"cli"},                    # python -m hyprgen
 }
 
 

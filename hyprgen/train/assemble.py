@@ -64,11 +64,13 @@ def redraw_params(net: RSNN, inits: dict, generator: torch.Generator) -> None:
     net.clamp_()
 
 
-def build_learner(config: dict, net: RSNN, task):
-    """The config's learner (learners.make_learner) with its method's options from the config."""
+def build_learner(config: dict, net: RSNN, task, process_group=None):
+    """The config's learner (learners.make_learner) with its method's options from the config;
+    process_group: data-parallel over torch.distributed (train/distributed.py)."""
     c = config
     try:
-        return make_learner(c["method"], net, loss=task.loss, **options_for(c["method"], c))
+        return make_learner(c["method"], net, loss=task.loss, process_group=process_group,
+                            **options_for(c["method"], c))
     except ValueError as e:  # e.g. a neuron the Triton backend cannot run
         raise HyprgenError(f"--method {c['method']} --backend {c['backend']}: {e}") from None
 

@@ -43,7 +43,7 @@ def options_for(name: str, values: Mapping) -> dict:
     return {k: v for k, v in values.items() if method in OWNER.get(k, ())}
 
 
-def make_learner(name: str, net, *, loss: str = "ce", **options):
+def make_learner(name: str, net, *, loss: str = "ce", process_group=None, **options):
     """The learner `name` (a method or a variant) of `net` with the loss and the given options.
 
     A ValueError names an unknown method or option, or an option of another method that is set;
@@ -61,4 +61,4 @@ def make_learner(name: str, net, *, loss: str = "ce", **options):
         _, option, value = VARIANTS[name]
         kwargs[option] = value
     learner = {"hypr": HYPR, "bptt": BPTT, "eprop": EProp}[method]
-    return learner(net, loss=loss, **kwargs)
+    return learner(net, loss=loss, process_group=process_group, **kwargs)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -35,7 +36,7 @@ from tqdm import tqdm
 from ..data import iterate
 from ..errors import HyprgenError, NonFiniteError, check_folder
 from ..runtime import HYPR
-from . import assemble, checkpoint, plots
+from . import assemble, checkpoint, distributed, plots
 from .checkpoint import CheckpointError
 from .evaluation import evaluate
 from .metrics import MetricsLog, carried_bytes, peak_memory_mb, rss_mb
@@ -83,7 +84,11 @@ class StopSignals:
 
 
 def main(args) -> int:
-    return prepare(args).run()
+    trainer = prepare(args)
+    try:
+        return trainer.run()
+    finally:
+        trainer.ranks.close()
 
 
 def prepare(args) -> Trainer:
@@ -118,9 +123,12 @@ class Trainer:
     code; log.events and summary() hold what it measured."""
 
     def __init__(self, config: dict, ctl: dict, run_dir: Path | None, report):
-        self.config, self.ctl, self.run_dir, self.report = config, ctl, run_dir, report
         c = config
         self.device = _device(c["device"])
+        self.ranks = distributed.from_environment(self.device)   # under torchrun: this process's rank
+        if not self.ranks.main:   # rank 0 alone reports and writes the run directory
+            report, run_dir = open(os.devnull, "w"), None
+        self.config, self.ctl, self.run_dir, self.report = config, ctl, run_dir, report
         if c["threads"] < 0:
             raise HyprgenError(f"--threads must be 0 (torch's default) or positive, got {c['threads']}")
         if c["threads"]:
@@ -128,7 +136,7 @@ class Trainer:
         self.task = assemble.build_task(c)
         torch.manual_seed(c["seed"])
         self.net = assemble.build_network(c, self.task, self.device)
-        self.learner = assemble.build_learner(c, self.net, self.task)
+        self.learner = assemble.build_learner(c, self.net, self.task, process_group=self.ranks.group)
         self.optimizer = assemble.build_optimizer(c, self.net)
         self.batches_per_epoch = assemble.epoch_length(self.task, c["batch_size"])
         self.scheduler = assemble.build_scheduler(c, self.optimizer, self.batches_per_epoch)
@@ -180,7 +188,14 @@ class Trainer:
                                   f"{str(e).strip().splitlines()[0]}") from None
         checkpoint.restore_rng(path, saved["rng"])
         if self.config["stream"]:
-            self.learner.load_stream_state(checkpoint.to_device(saved["stream"], self.device))
+            stream = saved["stream"]
+            if "ranks" in stream or self.ranks.world > 1:   # saved under torchrun: one state per rank
+                ranks = stream.get("ranks", [stream])
+                if len(ranks) != self.ranks.world:
+                    raise CheckpointError(f"{path}: the stream was saved by {len(ranks)} rank(s); resume it with "
+                                          f"--nproc_per_node={len(ranks)}, not {self.ranks.world}")
+                stream = ranks[self.ranks.rank]
+            self.learner.load_stream_state(checkpoint.to_device(stream, self.device))
         p = self.progress
         print(f"resuming {path} after {count(p.step, 'step')} (epoch {p.epoch + 1}: {p.batch} of "
               f"{count(self.batches_per_epoch, 'batch', 'batches')} done)" if p.epoch < self.config["epochs"] else
@@ -211,12 +226,14 @@ class Trainer:
                         steps_here += 1
                         bar.update()
                         bar.set_postfix(loss=f"{p.batches[-1][0]:.3f}")
-                        if stop.received or steps_here == self.ctl["stop_after"] or self._out_of_time():
+                        # every rank leaves together (a rank alone in the next collective would wait)
+                        if self.ranks.any(bool(stop.received) or steps_here == self.ctl["stop_after"]
+                                          or self._out_of_time()):
                             break
-                if stop.received or steps_here == self.ctl["stop_after"]:
+                if self.ranks.any(bool(stop.received)) or steps_here == self.ctl["stop_after"]:
                     return self._stop(stop.received)
                 self._end_epoch()
-                if stop.received:
+                if self.ranks.any(bool(stop.received)):
                     return self._stop(stop.received)
                 if self.ended:
                     print(f"hyprgen: the run ends early: {self.ended}", file=self.report, flush=True)
@@ -235,17 +252,19 @@ class Trainer:
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One optimizer step on batch x [b, T, n_in], y [b, T] (streaming: an update per chunk)."""
         p = self.progress
-        x, y = x.to(self.device), y.to(self.device)
+        rows = x.shape[0]
+        x, y = self.ranks.shard(x.to(self.device), y.to(self.device))   # under torchrun: this rank's rows
         lr = self.optimizer.param_groups[0]["lr"]
         learn = self.learner.stream if self.config["stream"] else self.learner.step
-        result = learn(x, y, self.optimizer)
-        loss, accuracy = result.loss.item(), self.task.accuracy(result.outputs, y)
+        result = learn(x, y, self.optimizer)      # loss: the whole batch's (summed over ranks)
+        loss = result.loss.item()
+        accuracy = self.ranks.mean(self.task.accuracy(result.outputs, y), x.shape[0])
         p.batch, p.step = p.batch + 1, p.step + 1
-        p.batches.append([loss, accuracy, x.shape[0]])
+        p.batches.append([loss, accuracy, rows])   # the whole batch (all ranks)
         event = {"event": "step", "epoch": p.epoch + 1, "batch": p.batch, "step": p.step, "loss": loss,
                  "accuracy": accuracy, "lr": lr, **self._resources()}
         if isinstance(self.learner, HYPR):
-            event["learner_bytes"] = self._learner_bytes(x.shape[0])
+            event["learner_bytes"] = self._learner_bytes(x.shape[0])   # this process's (its rows)
         self.log.add(event)
         if self.config["lr_schedule"] == "linear_step":
             self.scheduler.step()
@@ -260,7 +279,8 @@ class Trainer:
         event = {"event": "epoch", "epoch": p.epoch + 1, "step": p.step,
                  "train_loss": sum(b[0] * b[2] for b in p.batches) / sizes,
                  "train_accuracy": sum(b[1] * b[2] for b in p.batches) / sizes,
-                 **self._evaluations(), "lr": self.optimizer.param_groups[0]["lr"], **self._resources()}
+                 **(self._evaluations() if self.ranks.main else {}), "lr": self.optimizer.param_groups[0]["lr"],
+                 **self._resources()}
         if isinstance(self.learner, HYPR):  # a full batch's figure: an epoch's last batch may be partial
             event["learner_bytes"] = max(e["learner_bytes"] for e in self.log.of("step") if e["epoch"] == p.epoch + 1)
         self.log.add(event)
@@ -270,7 +290,7 @@ class Trainer:
             self.ended = f"a training loss in epoch {p.epoch + 1} was not finite (--stop-on-nonfinite)"
         # the epoch's batches are all drawn: the generator stands at the next epoch's start
         p.epoch, p.batch, p.batches, p.epoch_data = p.epoch + 1, 0, [], self.data.get_state()
-        if not self.ctl["quiet"]:
+        if not self.ctl["quiet"] and self.ranks.main:
             print(epoch_line(event, self.config, self.task), file=self.report, flush=True)
         self._save()
 
@@ -299,6 +319,10 @@ class Trainer:
         return self._carried[batch]
 
     def _save(self) -> None:
+        # a stream's carried state is per rank: gathered (every rank calls this at the same steps)
+        stream = self.learner.stream_state() if self.config["stream"] else {}
+        if self.ranks.world > 1 and self.config["stream"]:
+            stream = {"ranks": self.ranks.gather(checkpoint.to_device(stream, torch.device("cpu")))}
         if self.run_dir is None:
             return
         p = self.progress
@@ -307,7 +331,7 @@ class Trainer:
             "config": self.config, "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "rng": checkpoint.rng_states(), "progress": asdict(p),
-            "stream": self.learner.stream_state() if self.config["stream"] else {},
+            "stream": stream,
             "metrics": self.log.events})
 
     # -- the end -----------------------------------------------------------------------------------
@@ -321,7 +345,9 @@ class Trainer:
                  f"in epoch {p.epoch + 1} after batch {p.batch} of {self.batches_per_epoch}")
         saved = (f"checkpoint {self.checkpoint_path}; continue with: hyprgen train --out {self.run_dir} --resume"
                  if self.run_dir else "nothing saved (no --out)")
-        print(f"hyprgen: {why} {where} (step {p.step}); {saved}", file=sys.stderr if sig else self.report, flush=True)
+        if self.ranks.main:
+            print(f"hyprgen: {why} {where} (step {p.step}); {saved}", file=sys.stderr if sig else self.report,
+                  flush=True)
         return EXIT_CODES[sig] if sig else 0
 
     def _nonfinite(self, error: NonFiniteError) -> int:
@@ -339,6 +365,8 @@ class Trainer:
         return EXIT_NONFINITE
 
     def _finish(self) -> int:
+        if not self.ranks.main:
+            return 0
         summary = self.summary()
         print(summary_table(summary), file=self.report)
         if self.run_dir is not None:
