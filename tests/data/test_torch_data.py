@@ -78,3 +78,69 @@ def test_distributed_sampler_deals_two_disjoint_halves_that_together_are_the_tra
             sampler.set_epoch(epoch)
             shards.append(list(sampler))
         assert not set(shards[0]) & set(shards[1]) and sorted(shards[0] + shards[1]) == list(range(len(data)))
+
+
+# ---------------------------------------------------------------- SHD as tonic leaves it on disk
+
+def write_tonic_download(save_to):
+    """What `tonic.datasets.SHD(save_to, train=...)` leaves: save_to/SHD/ with the downloaded
+    shd_{train,test}.h5.zip and the shd_{train,test}.h5 unpacked from them, which hold spikes/times,
+    spikes/units, labels and an `extra` group (class names, speakers)."""
+    h5py = pytest.importorskip("h5py")
+    folder = save_to / "SHD"
+    folder.mkdir(parents=True)
+    written = {}
+    for name, seed in (("shd_train.h5", 0), ("shd_test.h5", 1)):
+        times, units, labels = shd_spikes(seed)
+        (folder / (name + ".zip")).write_bytes(b"PK\x05\x06" + bytes(18))           # an empty zip archive
+        with h5py.File(folder / name, "w") as f:
+            f.create_dataset("spikes/times", (SHD_SAMPLES,), dtype=h5py.vlen_dtype(np.float16))[:] = times
+            f.create_dataset("spikes/units", (SHD_SAMPLES,), dtype=h5py.vlen_dtype(np.uint16))[:] = units
+            f.create_dataset("labels", data=labels)
+            f.create_dataset("extra/keys", data=np.array([f"digit-{i}".encode() for i in range(20)]))
+            f.create_dataset("extra/speaker", data=np.arange(SHD_SAMPLES, dtype=np.uint16) % 3)
+        written[name] = times, units, labels
+    return written
+
+
+def test_shd_reads_a_tonic_download_folder_as_its_own(tmp_path, monkeypatch):
+    written = write_tonic_download(tmp_path)
+    task = make_task("shd", directory=tmp_path, pool=10)                 # tonic's save_to folder
+    inner = make_task("shd", directory=tmp_path / "SHD", pool=10)         # the folder holding the files
+    monkeypatch.setenv("HYPRGEN_SHD_DIR", str(tmp_path))
+    from_env = make_task("shd", pool=10)
+    for split, name in (("train", "shd_train.h5"), ("test", "shd_test.h5")):
+        times, units, labels = written[name]
+        expect = naive_binning(times, units, 0.004, 250, 10, 255)
+        for t in (task, inner, from_env):
+            got = getattr(t, split)
+            assert torch.equal(got.x.long(), expect) and got.target[:, -1].tolist() == labels.tolist()
+
+
+def test_train_data_dir_takes_a_tonic_download_folder(tmp_path):
+    from hyprgen.train.options import add_arguments
+    from hyprgen.train.trainer import prepare
+
+    written = write_tonic_download(tmp_path)
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    trainer = prepare(ap.parse_args(["--task", "shd", "--data-dir", str(tmp_path), "--hidden", "4", "--quiet"]))
+    times, units, _ = written["shd_test.h5"]
+    assert torch.equal(trainer.task.test.x.long(), naive_binning(times, units, 0.004, 250, 5, 255))
+
+
+def test_shd_folder_errors_say_what_is_there(tmp_path):
+    pytest.importorskip("h5py")
+    with pytest.raises(HyprgenError, match=f"{tmp_path}: neither it nor its SHD folder .*holds shd_train.h5 and "
+                                           "shd_test.h5; get shd_train.h5.gz"):
+        make_task("shd", directory=tmp_path)
+    (tmp_path / "SHD").mkdir()
+    for name in ("shd_train.h5.zip", "shd_test.h5.zip"):
+        (tmp_path / "SHD" / name).write_bytes(b"")
+    with pytest.raises(HyprgenError, match="SHD holds shd_test.h5.zip, shd_train.h5.zip but not .*: unpack them"):
+        make_task("shd", directory=tmp_path)
+    (tmp_path / "shd_train.h5").write_bytes(b"")
+    (tmp_path / "SHD" / "shd_train.h5.zip").unlink()
+    (tmp_path / "SHD" / "shd_test.h5.zip").unlink()
+    with pytest.raises(HyprgenError, match=f"found only {tmp_path / 'shd_train.h5'}"):
+        make_task("shd", directory=tmp_path)
