@@ -16,10 +16,19 @@ in that time (all threads: above "elapsed" with several busy threads, below it w
 processes hold the cores); "peak_memory_mb" is the process's peak RSS (CPU) or torch's peak
 allocation (CUDA); "rss_mb" the current RSS (None where /proc is missing); "learner_bytes" the
 bytes of the tensors HYPR carries from chunk to chunk.
+
+metrics.jsonl is strict JSON (what json.dumps writes with allow_nan=False): a NaN or ±inf value, a
+diverged run's loss, is written as the string "NaN", "Infinity" or "-Infinity", and `read` turns
+these back into floats (no string field holds them). Strings, not null with a companion field:
+null already means "not measured" (rss_mb), NaN and inf tell different failures apart (0/0 against
+an overflow), and these are the spellings that Python's float() and JavaScript's Number() parse.
+Events in memory (and in checkpoints) keep the floats.
+
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import sys
@@ -29,6 +38,7 @@ import torch
 
 
 TIMING = ("elapsed", "cpu_s", "peak_memory_mb", "rss_mb")  # fields that differ between identical runs
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}  # metrics.jsonl's spellings
 
 
 class MetricsLog:
@@ -38,16 +48,46 @@ class MetricsLog:
         """events: a checkpoint's events (resume); the file is rewritten to hold exactly those."""
         self.path, self.events = path, list(events or [])
         if path is not None:
-            path.write_text("".join(json.dumps(e) + "\n" for e in self.events))
+            path.write_text("".join(dumps(e) + "\n" for e in self.events))
 
     def add(self, event: dict) -> None:
         self.events.append(event)
         if self.path is not None:
             with open(self.path, "a") as f:
-                f.write(json.dumps(event) + "\n")
+                f.write(dumps(event) + "\n")
 
     def of(self, kind: str) -> list[dict]:
         return [e for e in self.events if e["event"] == kind]
+
+    @staticmethod
+    def read(path: Path) -> list[dict]:
+        """The events of a metrics.jsonl, non-finite values as floats again."""
+        return [decode(json.loads(line)) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def dumps(event: dict) -> str:
+    """One line of metrics.jsonl: strict JSON, non-finite floats as the strings of NONFINITE."""
+    return json.dumps(encode(event), allow_nan=False)
+
+
+def encode(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    return value
+
+
+def decode(value):
+    if isinstance(value, str):
+        return NONFINITE.get(value, value)
+    if isinstance(value, dict):
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
 
 
 def peak_memory_mb(device: torch.device) -> float:
