@@ -1,5 +1,6 @@
 """What a run writes besides its checkpoint: metrics.jsonl as strict JSON (a NaN loss read by a
-parser that refuses NaN, then read back as NaN)."""
+parser that refuses NaN, then read back as NaN), and --tensorboard's event files read back by
+TensorBoard's own reader against the metrics.jsonl of the same run, fresh and resumed."""
 import argparse
 import json
 import math
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from hyprgen.cli import main
-from hyprgen.train.metrics import MetricsLog, decode, encode
+from hyprgen.train.metrics import TENSORBOARD_MISSING, MetricsLog, decode, encode
 from hyprgen.train.options import add_arguments
 from hyprgen.train.trainer import prepare
 
@@ -68,3 +69,59 @@ def test_encode_and_decode_are_inverse_and_leave_finite_values_and_strings_alone
     text = json.dumps(encode(value), allow_nan=False)
     assert strict(text) == {"event": "step", "a": [1.5, "NaN", {"b": "-Infinity"}], "c": None, "d": 3, "e": "Inf"}
     assert same(decode(json.loads(text)), {**value, "a": [1.5, float("nan"), {"b": -float("inf")}]})
+
+
+# ---------------------------------------------------------------- TensorBoard
+
+def board(run_dir) -> dict:
+    """{tag: [(step, value)]} as TensorBoard's EventAccumulator reads the run directory."""
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
+                                      reason="tensorboard is not installed (pip install tensorboard)")
+    acc = accumulator.EventAccumulator(str(run_dir), size_guidance={accumulator.SCALARS: 0})
+    acc.Reload()
+    return {tag: [(s.step, s.value) for s in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def expected(events) -> dict:
+    """The scalars --tensorboard promises, from metrics.jsonl: float32, as event files hold them."""
+    out = {}
+    for e in events:
+        kind = "epoch" if e["event"] == "initial" else e["event"]
+        for name, value in e.items():
+            if name not in ("event", "epoch", "batch", "step") and value is not None:
+                out.setdefault(f"{kind}/{name}", []).append((e["step"], float(np.float32(value))))
+    return out
+
+
+def test_tensorboard_holds_the_metrics_of_the_run(tmp_path, capsys):
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install tensorboard)")
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--initial-eval", "--out", str(run), "--tensorboard"]) == 0
+    events = MetricsLog.read(run / "metrics.jsonl")
+    scalars = board(run)
+    assert scalars == expected(events)
+    assert [s for s, _ in scalars["step/loss"]] == [1, 2, 3, 4, 5, 6]
+    assert [s for s, _ in scalars["epoch/test_accuracy"]] == [0, 3, 6]          # initial, epoch 1, epoch 2
+    assert {"step/lr", "step/accuracy", "step/peak_memory_mb", "step/learner_bytes"} <= set(scalars)
+
+
+def test_tensorboard_after_a_resume_holds_each_step_once(tmp_path, capsys):
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install tensorboard)")
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(run), "--tensorboard", "--stop-after", "4"]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--tensorboard", "--quiet", "--no-plots"]) == 0
+    assert len(list(run.glob("events.out.tfevents.*"))) == 1
+    scalars = board(run)
+    assert scalars == expected(MetricsLog.read(run / "metrics.jsonl"))
+    assert [s for s, _ in scalars["step/loss"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_tensorboard_is_off_without_the_flag_needs_out_and_says_how_to_install(tmp_path, capsys, monkeypatch):
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "a")]) == 0
+    assert not list((tmp_path / "a").glob("events.out.tfevents.*"))
+    assert main(["train", *TINY, "--tensorboard"]) == 2
+    assert "--tensorboard needs --out DIR" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)            # as if not installed
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "b"), "--tensorboard"]) == 0
+    assert capsys.readouterr().out.count(TENSORBOARD_MISSING) == 1
+    assert not list((tmp_path / "b").glob("events.out.tfevents.*")) and (tmp_path / "b" / "metrics.jsonl").exists()
