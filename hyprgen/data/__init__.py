@@ -7,6 +7,15 @@
   fresh batches from it;
 - `test_batches(batch_size)`: the fixed test set in order (cue: `test_samples` sequences drawn from
   a generator seeded with `test_seed`, in batches of `batch_size`, so the set depends on it);
+- `dataset(split, batch_size=None, generator=None)`: split "train", "test" (or "val") as a
+  map-style torch Dataset whose items (x [T, n_in] float32, target [T]) torch's default collate
+  stacks into the batches above: a DataLoader over `dataset("train", B, generator)` without
+  shuffling yields `train_batches(B, generator)` and advances the generator as it does, one over
+  `dataset("test", B)` yields `test_batches(B)`; DistributedSampler(shuffle=False) deals item i to
+  rank i mod world, so the ranks' k-th batches of B / world items are together the trainer's k-th
+  batch (where world divides B and the set's size; else it pads with repeated items). Offline
+  tasks: the Split itself (any sampler applies; without generator, stored order); cue: one epoch
+  (or the test set) drawn at once (cue.py says why);
 - `accuracy(outputs [B, T, C], target [B, T]) -> float`:
   "ecg": per labelled step (every step is labelled: the per-step accuracy the BRF paper reports);
   "cue", "shd", "digits": per sequence (argmax of the readout summed over the labelled steps).

@@ -3,6 +3,10 @@
 A `Split` is x [N, T, n_in] and target [N, T] (class per step, IGNORE_INDEX = -100 where a step
 carries no label). The ECG, SHD and digits loaders all return Splits, so batching, splitting and
 accuracy are written once here, and `offline_task` makes the task of `make_task` from two of them.
+
+A Split is also a map-style torch Dataset: item i is (x [T, n_in] float32, target [T]), so that
+torch's default collate stacks items into the batches `iterate` yields, and DataLoader, its samplers
+and DistributedSampler work on it as on any Dataset.
 """
 from __future__ import annotations
 
@@ -11,13 +15,15 @@ from typing import Callable, Iterator
 
 import torch
 
+from torch.utils.data import Dataset, Subset
+
 from ..contract import IGNORE_INDEX
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]  # (x [b, T, n_in] float32, target [b, T]) per batch
 
 
 @dataclass(frozen=True, eq=False)
-class Split:
+class Split(Dataset):
     """x [N, T, n_in] (float32, or uint8 counts for SHD to save memory), target [N, T] long."""
     x: torch.Tensor
     target: torch.Tensor
@@ -38,6 +44,10 @@ class Split:
 
     def __len__(self) -> int:
         return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample i as a batch row: (x [T, n_in] float32, target [T] long)."""
+        return self.x[i].to(torch.float32), self.target[i]
 
     def subset(self, index: torch.Tensor) -> Split:
         return Split(self.x[index], self.target[index], self.n_classes)
@@ -82,6 +92,24 @@ class OfflineTask:
 
     def test_batches(self, batch_size: int) -> Batches:
         return iterate(self.test, batch_size, None, shuffle=False)
+
+    def dataset(self, split: str = "train", batch_size: int | None = None,
+                generator: torch.Generator | None = None) -> Dataset:
+        """`split` ("train", "val" or "test") as a map-style Dataset: the Split in its stored order, or
+        with `generator` (train only) the epoch of `train_batches(·, generator)`: the Split in the order
+        that epoch draws, drawn here from `generator` as train_batches would draw it. A DataLoader over
+        it without shuffling then yields that epoch's batches. batch_size is not needed (the order does
+        not depend on it); the cue task's `dataset` takes the same arguments and needs it."""
+        data = {"train": self.train, "val": self.val, "test": self.test}.get(split, False)
+        if data is False:
+            raise ValueError(f"an offline task has the splits train, val and test, not {split!r}")
+        if data is None:
+            raise ValueError("this task holds out no validation split (val_fraction is 0)")
+        if generator is None:
+            return data
+        if split != "train":
+            raise ValueError(f"the {split} split is served in its stored order; only train is shuffled by a generator")
+        return Subset(data, torch.randperm(len(data), generator=generator).tolist())  # iterate's draw
 
 
 def offline_task(train: Split, test: Split, accuracy, val_fraction: float, split_seed: int) -> OfflineTask:

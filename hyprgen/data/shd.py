@@ -3,8 +3,11 @@ English and German (20 classes) as spikes of 700 cochlea-model channels.
 
 Getting the files (hyprgen downloads nothing): from https://zenkelab.org/datasets/ take
 shd_train.h5.gz and shd_test.h5.gz, `gunzip` them, and pass their directory (or set HYPRGEN_SHD_DIR
-for the "shd" task). Each file holds `spikes/times` (one float array per sample, seconds),
-`spikes/units` (one int array per sample, channel 0..699) and `labels` (class 0..19).
+for the "shd" task). A tonic download does as well: `tonic.datasets.SHD(save_to=DIR)` leaves
+DIR/SHD/shd_train.h5 and DIR/SHD/shd_test.h5 (beside the .zip archives it unpacked them from), and
+the "shd" task reads DIR as it reads DIR/SHD (`find_files`). Each file holds `spikes/times` (one
+float array per sample, seconds), `spikes/units` (one int array per sample, channel 0..699) and
+`labels` (class 0..19); the `extra` group (keys, speakers) is not read.
 h5py is optional: `pip install h5py` (or the `data` extra, `pip install hyprgen[data]`).
 
 Preprocessing: a spike at time t falls in step floor(t / dt), T = duration / dt steps; later spikes
@@ -25,11 +28,12 @@ import torch
 from ..errors import HyprgenError
 from .offline import OfflineTask, Split, expand_labels, offline_task, sequence_accuracy
 
-__all__ = ["load_shd", "task", "N_CHANNELS", "N_CLASSES", "ENV_VAR", "FILES"]
+__all__ = ["load_shd", "find_files", "task", "N_CHANNELS", "N_CLASSES", "ENV_VAR", "FILES", "TONIC_FOLDER"]
 
 N_CHANNELS, N_CLASSES = 700, 20
 ENV_VAR = "HYPRGEN_SHD_DIR"
 FILES = ("shd_train.h5", "shd_test.h5")
+TONIC_FOLDER = "SHD"  # tonic's datasets keep their files in save_to/<class name>
 HOW_TO_GET = "get shd_train.h5.gz and shd_test.h5.gz from https://zenkelab.org/datasets/ and gunzip them"
 
 
@@ -83,14 +87,34 @@ def load_shd(path: str | os.PathLike, *, dt: float = 0.004, duration: float = 1.
 
 def task(directory=None, dt: float = 0.004, duration: float = 1.0, pool: int = 5, max_count: int | None = None,
          label_steps: int | None = None, val_fraction: float = 0.0, split_seed: int = 0) -> OfflineTask:
-    """Options: directory (default $HYPRGEN_SHD_DIR) with shd_train.h5 and shd_test.h5, and load_shd's."""
+    """Options: directory (default $HYPRGEN_SHD_DIR) with shd_train.h5 and shd_test.h5, in it or in its
+    SHD folder (find_files), and load_shd's."""
     directory = directory or os.environ.get(ENV_VAR)
     if not directory:
         raise HyprgenError(f"no SHD directory: pass one or set {ENV_VAR} to the folder holding "
                            f"{' and '.join(FILES)} ({HOW_TO_GET})")
-    train, test = (load_shd(Path(directory) / name, dt=dt, duration=duration, pool=pool, max_count=max_count,
-                            label_steps=label_steps) for name in FILES)
+    train, test = (load_shd(path, dt=dt, duration=duration, pool=pool, max_count=max_count,
+                            label_steps=label_steps) for path in find_files(directory))
     return offline_task(train, test, sequence_accuracy, val_fraction, split_seed)
+
+
+def find_files(directory: str | os.PathLike) -> tuple[Path, Path]:
+    """(train, test) file paths in `directory`: the two files in it, or else in its SHD folder (a
+    tonic save_to folder). A folder with the archives only is told to unpack them."""
+    directory = Path(directory)
+    places = (directory, directory / TONIC_FOLDER)
+    for place in places:
+        if all((place / name).is_file() for name in FILES):
+            return place / FILES[0], place / FILES[1]
+    for place in places:
+        packed = sorted(p.name for name in FILES for p in (place / (name + ".gz"), place / (name + ".zip")) if p.is_file())
+        if packed:
+            raise HyprgenError(f"{place} holds {', '.join(packed)} but not {' and '.join(FILES)}: unpack them "
+                               "(gunzip for .gz, unzip for .zip)")
+    partial = [place / name for place in places for name in FILES if (place / name).is_file()]
+    found = f" (found only {', '.join(map(str, partial))})" if partial else ""
+    raise HyprgenError(f"{directory}: neither it nor its {TONIC_FOLDER} folder (a tonic download) holds "
+                       f"{' and '.join(FILES)}{found}; {HOW_TO_GET}")
 
 
 def _read(f, path: Path, name: str) -> np.ndarray:

@@ -135,6 +135,9 @@ OPTIONS = (
     Option("quiet", "bool", False, "no progress bars and no per-epoch lines", "run directory", control=True),
     Option("plots", "bool", True, "PNG plots in --out at the end of the run (needs matplotlib)", "run directory",
            control=True),
+    Option("tensorboard", "bool", False, "also write the metrics as TensorBoard scalars into --out (step/loss, "
+           "step/lr, step/peak_memory_mb, epoch/test_accuracy, ...; needs tensorboard: pip install tensorboard)",
+           "run directory", control=True),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 NOT_COMPARED = {"data_dir", "checkpoint_every"}  # may change between a run and its resumption
@@ -244,6 +247,8 @@ def controls(args: argparse.Namespace) -> dict:
         raise HyprgenError(f"--stop-after {values['stop_after']}: must be at least 1 step")
     if values["time_limit"] is not None and not values["time_limit"] > 0:
         raise HyprgenError(f"--time-limit {values['time_limit']}: must be a positive number of seconds")
+    if values["tensorboard"] and not values["out"]:
+        raise HyprgenError("--tensorboard needs --out DIR, the run directory its event files go into")
     return values
 
 

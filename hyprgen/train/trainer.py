@@ -39,7 +39,7 @@ from ..runtime import HYPR
 from . import assemble, checkpoint, distributed, plots
 from .checkpoint import CheckpointError
 from .evaluation import evaluate
-from .metrics import MetricsLog, carried_bytes, peak_memory_mb, rss_mb
+from .metrics import TENSORBOARD_MISSING, MetricsLog, carried_bytes, peak_memory_mb, rss_mb, tensorboard_available
 from .options import STDOUT, controls, resolve, to_toml
 from .report import count, epoch_line, header, summary_table
 
@@ -169,7 +169,11 @@ class Trainer:
             (self.run_dir / "config.toml").write_text(to_toml(self.config, "hyprgen train: the resolved options of "
                                                               "this run (use it with --config)"))
             metrics = self.run_dir / "metrics.jsonl"
-        self.log = MetricsLog(metrics, saved and saved["metrics"])
+        board = bool(self.ctl.get("tensorboard")) and metrics is not None
+        if board and not tensorboard_available():
+            print(TENSORBOARD_MISSING, file=self.report)
+            board = False
+        self.log = MetricsLog(metrics, saved and saved["metrics"], tensorboard=board)
         if saved is None and self.config.get("initial_eval"):
             self.log.add({"event": "initial", "epoch": 0, "step": 0, **self._evaluations(),
                           "lr": self.optimizer.param_groups[0]["lr"], "elapsed": 0.0, "cpu_s": 0.0,
@@ -208,6 +212,8 @@ class Trainer:
             return self._run()
         except NonFiniteError as e:
             return self._nonfinite(e)
+        finally:
+            self.log.close()
 
     def _run(self) -> int:
         c, p = self.config, self.progress
