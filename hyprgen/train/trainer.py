@@ -39,7 +39,7 @@ from ..runtime import HYPR
 from . import assemble, checkpoint, distributed, plots
 from .checkpoint import CheckpointError
 from .evaluation import evaluate
-from .metrics import TENSORBOARD_MISSING, MetricsLog, carried_bytes, peak_memory_mb, rss_mb, tensorboard_available
+from .metrics import TENSORBOARD_MISSING, MetricsLog, carried_bytes, encode, peak_memory_mb, rss_mb, tensorboard_available
 from .options import STDOUT, controls, resolve, to_toml
 from .report import count, epoch_line, header, summary_table
 
@@ -375,14 +375,15 @@ class Trainer:
             return 0
         summary = self.summary()
         print(summary_table(summary), file=self.report)
+        text = json.dumps(encode(summary), indent=1, allow_nan=False)   # strict JSON, as metrics.jsonl
         if self.run_dir is not None:
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            (self.run_dir / "summary.json").write_text(text + "\n")
             if self.ctl["plots"]:
                 self._plots()
         if self.ctl["json"] == STDOUT:
-            print(json.dumps(summary, indent=1))
+            print(text)
         elif self.ctl["json"]:
-            Path(self.ctl["json"]).write_text(json.dumps(summary, indent=1) + "\n")
+            Path(self.ctl["json"]).write_text(text + "\n")
         return 0
 
     def summary(self) -> dict:

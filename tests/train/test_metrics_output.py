@@ -62,6 +62,8 @@ def test_a_nan_loss_is_written_as_strict_json_and_read_back(tmp_path, monkeypatc
     back = MetricsLog.read(tmp_path / "metrics.jsonl")
     assert len(back) == len(t.log.events) and all(same(a, b) for a, b in zip(back, t.log.events))
     assert math.isnan(back[0]["loss"]) and back[1]["loss"] == math.inf and back[2]["loss"] == -math.inf
+    summary = strict((tmp_path / "summary.json").read_text())   # summary.json is strict JSON too
+    assert summary["train_loss"] == "NaN"
 
 
 def test_encode_and_decode_are_inverse_and_leave_finite_values_and_strings_alone():
