@@ -67,6 +67,16 @@ def test_s_stage_feedforward(neuron, device, nan_outputs):
     compare_s_stage(neuron, device, recurrent=False)
 
 
+def assert_soa_storage(sweep):
+    """The kernel's per-component outputs are views of structure-of-arrays storage, one [B, n] slab per
+    component (what merge_kernel reads without a copy): q^0 [d, B, n], E^τ [λ, d, B, n], Φ [d, d, B, n],
+    θ terms [p, B, n] and [d, p, B, n]."""
+    storage = {"q0": sweep.q0.permute(2, 0, 1), "E": sweep.E.permute(0, 3, 1, 2), "Phi": sweep.Phi.permute(2, 3, 0, 1),
+               "theta_grad": sweep.theta_grad.permute(2, 0, 1), "Theta_in": sweep.Theta_in.permute(2, 3, 0, 1)}
+    for name, x in storage.items():
+        assert x.is_contiguous(), name
+
+
 @pytest.mark.parametrize("neuron", SHIPPED)
 def test_p_stage(neuron, device, nan_outputs):
     """q^0, g^τ, E^τ, Φ^{λ:1}, θ terms and λ^τγ^τ of every chunk, at the states the S-stage kept."""
@@ -80,6 +90,7 @@ def test_p_stage(neuron, device, nan_outputs):
         ref, ref_sg = TorchStages().p_stage(layer, kept, signal)
         got, got_sg = triton_stages.p_stage(layer, kept, signal)
         fields = ("q0", "g", "E", "Phi", "theta_grad", "Theta_in")
+        assert_soa_storage(got)
         assert_outputs_close({f: getattr(got, f) for f in fields} | {"signal_gamma": got_sg},
                              {f: getattr(ref, f) for f in fields} | {"signal_gamma": ref_sg},
                              TOL, f"{neuron} P-stage, chunk at {s}")
