@@ -1,7 +1,7 @@
 """Every shipped neuron's generated Triton kernels against the torch backend, output by output.
 
-S-stage (<neuron>_s_stage_kernel: fused recurrent tl.dot, the per-step fallback beyond MAX_FUSED_N,
-and the non-recurrent grid) against TorchStages.s_stage (ops.s_stage_ref), and P-stage
+S-stage (<neuron>_s_stage_kernel: fused recurrent tl.dot with the state in registers and in neuron
+tiles through memory, the per-step fallback beyond MAX_FUSED_N, and the non-recurrent grid) against TorchStages.s_stage (ops.s_stage_ref), and P-stage
 (<neuron>_p_stage_kernel) against TorchStages.p_stage (the generated torch `p_stage`). Odd
 sizes (B=3, n=37, n_in=45, λ=7, T=50: the last chunk has one step), float32, every output allocated
 NaN-filled so an element a kernel leaves unwritten fails. Kernels run in Triton's interpreter on the
@@ -52,6 +52,16 @@ def compare_s_stage(neuron: str, device, recurrent: bool):
 
 @pytest.mark.parametrize("neuron", SHIPPED)
 def test_s_stage_fused_recurrent(neuron, device, nan_outputs):
+    compare_s_stage(neuron, device, recurrent=True)
+
+
+@pytest.mark.parametrize("neuron", SHIPPED)
+def test_s_stage_fused_tiled(neuron, device, nan_outputs, monkeypatch):
+    """The fused kernel beyond REGISTER_N (n = 256..512 on a GPU): one program walks the neurons in
+    tiles every step, the state through memory. Here tiles of 16 over n = 37 (3 tiles, the last ragged)."""
+    monkeypatch.setattr(s_ops, "REGISTER_N", 16)
+    monkeypatch.setattr(s_ops, "TILE_N", 16)
+    assert s_ops.s_stage_config(N, True)["TILED"]
     compare_s_stage(neuron, device, recurrent=True)
 
 
