@@ -20,6 +20,11 @@ one of two forms, a constexpr (USE_DOT) that the launcher sets from λ, so at mo
   which every thread holds) in registers; the FMA count, λ per trace element, stays far below what
   the memory traffic of ε costs.
 
+The kernel reads q^0, E^τ and Φ^{λ:1} structure-of-arrays, one [B, n] slab per component (q^0
+[d, B, n], E^τ [λ, d, B, n], Φ [d, d, B, n]): the P-stage kernel's storage (ops/p_stage.py), in which a
+tile's neurons lie side by side. `launch_merge` permutes ChunkSweep's views back into it, which is
+free for p_stage_triton's output and one copy for any other sweep (the torch stages', the tests').
+
 λ, T, B, n and m are runtime values (`do_not_specialize` for B and λ; n and m only get Triton's usual
 divisible-by-16 variants), so a new sequence length, chunk length or batch never recompiles.
 d (0..4), its power-of-two padding and the block sizes are constexpr. Offsets within one sample are
@@ -105,10 +110,10 @@ NOT_SPECIALIZED = ["B", "lam"]  # batch and chunk length: any value runs on the 
 @triton.jit(do_not_specialize=NOT_SPECIALIZED)
 def merge_kernel(
     eps_ptr,      # [B, n, d, m]  ε^0           fp32 or bf16
-    q0_ptr,       # [B, n, d]     q^0           fp32
-    g_ptr,        # [λ, B, n]     g^τ           fp32
-    E_ptr,        # [λ, B, n, d]  E^τ           fp32
-    Phi_ptr,      # [B, n, d, d]  Φ^{λ:1}       fp32
+    q0_ptr,       # [d, B, n]     q^0           fp32   (the P-stage kernel's structure-of-arrays storage:
+    g_ptr,        # [λ, B, n]     g^τ           fp32    one [B, n] slab per component, neurons contiguous)
+    E_ptr,        # [λ, d, B, n]  E^τ           fp32
+    Phi_ptr,      # [d, d, B, n]  Φ^{λ:1}       fp32   Φ(i, k, c) at slab k·d + c
     pre_ptr,      # [λ, B, m]     p^τ           fp32
     grad_W_ptr,   # [n, m]        ΔW (out)      fp32
     eps_out_ptr,  # [B, n, d, m]  ε^λ (out)     dtype of eps_ptr
@@ -120,30 +125,34 @@ def merge_kernel(
     USE_DOT: tl.constexpr,        # τ-sums as tl.dot over τ tiles (λ ≥ 16), else rank-1 updates per τ
     DOT_PRECISION: tl.constexpr,  # "tf32x3" (≈ fp32) or "tf32" (bf16 traces)
 ):
-    # Tiles index one 3-D space [BN, DP, BM] = (neuron i, component k, input j): per-neuron data is
-    # [BN, DP, 1], per-input data [1, 1, BM], and the products broadcast. Offsets within one sample
-    # are int32 (the launcher checks n·d·m < 2^31); sample and step bases are int64.
+    # Tiles index one 3-D space [DP, BN, BM] = (component k, neuron i, input j): per-neuron data is
+    # [DP, BN, 1] (neurons contiguous in memory, as the structure-of-arrays inputs store them), per-input
+    # data [1, 1, BM], and the products broadcast. Offsets within one sample of ε are int32 (the
+    # launcher checks n·d·m < 2^31), and so are offsets within Φ and one step of E (d²·B·n < 2^31);
+    # sample and step bases are int64.
     i1 = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     j1 = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
     k1 = tl.arange(0, D_PAD)
-    i = i1[:, None, None]                                      # [BN, 1, 1]   neurons
-    k = k1[None, :, None]                                      # [1, DP, 1]   components
+    k = k1[:, None, None]                                      # [DP, 1, 1]   components
+    i = i1[None, :, None]                                      # [1, BN, 1]   neurons
     j = j1[None, None, :]                                      # [1, 1, BM]   presynaptic inputs
     i_ok, j_ok = i < n, j < m
     ik_ok = i_ok & (k < D)
     n64, m64 = tl.full((), n, tl.int64), tl.full((), m, tl.int64)
+    Bn = B * n                                                 # one [B, n] slab (a component of q^0, E, Φ)
 
-    grad_W = tl.full((BLOCK_N, 1, BLOCK_M), 0.0, tl.float32)   # Σ_b q^0·ε^0 (+ Σ g p on the rank-1 path)
+    grad_W = tl.full((1, BLOCK_N, BLOCK_M), 0.0, tl.float32)   # Σ_b q^0·ε^0 (+ Σ g p on the rank-1 path)
     if USE_DOT:
         grad_W_dot = tl.full((BLOCK_N, BLOCK_M), 0.0, tl.float32)          # Σ_{b,τ} g^τ p^τ
         t = tl.arange(0, BLOCK_T)
-        r = tl.arange(0, BLOCK_N * D_PAD)          # E's rows (neuron, component), as the reshape below
-        r_i = tl.program_id(0) * BLOCK_N + r // D_PAD
-        r_k = r % D_PAD
+        r = tl.arange(0, D_PAD * BLOCK_N)          # E's rows (component, neuron), as the reshape below
+        r_k = r // BLOCK_N
+        r_i = tl.program_id(0) * BLOCK_N + r % BLOCK_N
+        r_ok = (r_k < D) & (r_i < n)
     for b in range(B):
         b64 = tl.full((), b, tl.int64)
         if USE_DOT:
-            fresh = tl.full((BLOCK_N * D_PAD, BLOCK_M), 0.0, tl.float32)  # Σ_τ E^τ p^τ, rows (i, k)
+            fresh = tl.full((D_PAD * BLOCK_N, BLOCK_M), 0.0, tl.float32)  # Σ_τ E^τ p^τ, rows (k, i)
             for t0 in range(0, lam, BLOCK_T):
                 step = (t0 + t).to(tl.int64) * B + b64                      # [BT]  (τ, b)
                 t_ok = t0 + t < lam
@@ -153,32 +162,35 @@ def merge_kernel(
                             mask=(i1 < n)[:, None] & t_ok[None, :], other=0.0)             # [BN, BT]
                 grad_W_dot = tl.dot(G, P, grad_W_dot, input_precision=DOT_PRECISION)
                 if D > 0:
-                    Et = tl.load(E_ptr + step[None, :] * (n64 * D) + (r_i * D + r_k)[:, None],
-                                 mask=((r_i < n) & (r_k < D))[:, None] & t_ok[None, :], other=0.0)  # [BN·DP, BT]
+                    # E^τ[k, b, i] at (τ·d + k)·B·n + b·n + i
+                    E_tb = (t0 + t).to(tl.int64) * (D * Bn) + b64 * n64                        # [BT]  (τ, b)
+                    Et = tl.load(E_ptr + E_tb[None, :] + (r_k * Bn + r_i)[:, None],
+                                 mask=r_ok[:, None] & t_ok[None, :], other=0.0)                # [DP·BN, BT]
                     fresh = tl.dot(Et, P, fresh, input_precision=DOT_PRECISION)
-            new = tl.reshape(fresh, (BLOCK_N, D_PAD, BLOCK_M))                    # ε^λ of sample b
+            new = tl.reshape(fresh, (D_PAD, BLOCK_N, BLOCK_M))                    # ε^λ of sample b
         else:
-            new = tl.full((BLOCK_N, D_PAD, BLOCK_M), 0.0, tl.float32)
+            new = tl.full((D_PAD, BLOCK_N, BLOCK_M), 0.0, tl.float32)
             for tau in range(lam):
                 step = tl.full((), tau, tl.int64) * B + b64
                 P = tl.load(pre_ptr + step * m64 + j, mask=j_ok, other=0.0)                   # [1, 1, BM]
-                grad_W += tl.load(g_ptr + step * n64 + i, mask=i_ok, other=0.0) * P           # g^τ: [BN, 1, 1]
+                grad_W += tl.load(g_ptr + step * n64 + i, mask=i_ok, other=0.0) * P           # g^τ: [1, BN, 1]
                 if D > 0:
-                    new += tl.load(E_ptr + step * (n64 * D) + i * D + k, mask=ik_ok, other=0.0) * P  # E^τ: [BN, DP, 1]
+                    E_tb = tl.full((), tau, tl.int64) * (D * Bn) + b64 * n64                  # (τ, b)
+                    new += tl.load(E_ptr + E_tb + k * Bn + i, mask=ik_ok, other=0.0) * P      # E^τ: [DP, BN, 1]
         if D > 0:
-            sample = b64 * n64 * D                                 # start of sample b in q0 (×m: in ε, ×D: in Φ)
+            sample = b64 * n64 * D * m64                           # start of sample b in ε
             for c in tl.static_range(D):   # source component c: ε^0_c is loaded once and used twice
-                eps_c = tl.load(eps_ptr + sample * m64 + (i * D + c) * m + j,
-                                mask=i_ok & j_ok, other=0.0).to(tl.float32)                  # [BN, 1, BM]
-                q0_c = tl.load(q0_ptr + sample + i * D + c, mask=i_ok, other=0.0)           # [BN, 1, 1]
-                phi_c = tl.load(Phi_ptr + sample * D + (i * D + k) * D + c,
-                                mask=ik_ok, other=0.0)                                      # [BN, DP, 1]  Φ(i, ·, c)
+                eps_c = tl.load(eps_ptr + sample + (i * D + c) * m + j,
+                                mask=i_ok & j_ok, other=0.0).to(tl.float32)                  # [1, BN, BM]
+                q0_c = tl.load(q0_ptr + b64 * n64 + c * Bn + i, mask=i_ok, other=0.0)      # [1, BN, 1]
+                phi_c = tl.load(Phi_ptr + b64 * n64 + (k * D + c) * Bn + i,
+                                mask=ik_ok, other=0.0)                                     # [DP, BN, 1]  Φ(i, ·, c)
                 grad_W += q0_c * eps_c
                 new += phi_c * eps_c
-            tl.store(eps_out_ptr + sample * m64 + (i * D + k) * m + j, new.to(eps_out_ptr.dtype.element_ty),
+            tl.store(eps_out_ptr + sample + (i * D + k) * m + j, new.to(eps_out_ptr.dtype.element_ty),
                      mask=ik_ok & j_ok)
     if USE_DOT:
-        grad_W += tl.reshape(grad_W_dot, (BLOCK_N, 1, BLOCK_M))
+        grad_W += tl.reshape(grad_W_dot, (1, BLOCK_N, BLOCK_M))
     tl.store(grad_W_ptr + i.to(tl.int64) * m + j, grad_W, mask=i_ok & j_ok)
 
 
@@ -244,14 +256,17 @@ def launch_merge(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor, config: d
     """merge_kernel with the given config (merge_config's keys) and the small terms in torch."""
     lam, B, n, d = sweep.E.shape
     m = pre.shape[-1]
-    assert n * max(d, 1) * m < 2**31, "offsets within one sample are int32"
+    assert n * max(d, 1) * m < 2**31, "offsets within one sample of ε are int32"
+    assert max(d, 1) ** 2 * B * n < 2**31, "offsets within Φ [d, d, B, n] and one step of E are int32"
     eps = traces.eps.contiguous()
     grad_W = dispatch.output(n, m, like=eps)
     eps_new = dispatch.output(*eps.shape, like=eps, dtype=eps.dtype)
     grid = (triton.cdiv(n, config["BLOCK_N"]), triton.cdiv(m, config["BLOCK_M"]))
+    # structure-of-arrays, as the kernel reads them: no copy for p_stage_triton's views, one otherwise
+    q0, E, Phi = (x.permute(*order).contiguous() for x, order in
+                  ((sweep.q0, (2, 0, 1)), (sweep.E, (0, 3, 1, 2)), (sweep.Phi, (2, 3, 0, 1))))   # [d, B, n] ...
     dispatch.for_device(merge_kernel, eps.device, tuple(NOT_SPECIALIZED))[grid](
-        eps, sweep.q0.contiguous(), sweep.g.contiguous(), sweep.E.contiguous(), sweep.Phi.contiguous(),
-        pre.contiguous(), grad_W, eps_new, B, n, m, lam, **config)
+        eps, q0, sweep.g.contiguous(), E, Phi, pre.contiguous(), grad_W, eps_new, B, n, m, lam, **config)
     b, theta, eps_b, Theta = small_terms(traces, sweep)
     return ChunkGradient(W=grad_W, b=b, theta=theta), Traces(eps=eps_new, eps_b=eps_b, Theta=Theta)
 

@@ -12,8 +12,13 @@ p neuron parameters. The two generated forms recompute the local Jacobians from 
 r^{τ-1} and current I^τ and never store them.
 
 Kernel launch. One lane per (sample, neuron); the neuron-parameter terms are written per sample (no
-atomics), as every form returns them: the merge sums them over the batch. λ and B are runtime values (do_not_specialize): a new chunk
-length, last-chunk length or batch never recompiles; n gets Triton's usual divisible-by-16 variant.
+atomics), as every form returns them: the merge sums them over the batch. The kernel stores every
+per-component output structure-of-arrays, one [B, n] slab per component (q^0 [d, B, n], E^τ
+[λ, d, B, n], Φ^{λ:1} [d, d, B, n], θ terms [p, B, n] and [d, p, B, n]), so that neighbouring lanes
+write neighbouring addresses; ChunkSweep gets permuted views of that storage, in the same shapes as
+the other forms, and merge_kernel reads the storage as it is (ops/merge.py). λ and B are runtime
+values (do_not_specialize): a new chunk length, last-chunk length or batch never recompiles; n gets
+Triton's usual divisible-by-16 variant.
 """
 from __future__ import annotations
 
@@ -32,7 +37,8 @@ BLOCK = 128  # P-stage lanes per program
 
 @dataclass
 class ChunkSweep:
-    """What one reverse sweep over a chunk produces (docs/hypr.md §4)."""
+    """What one reverse sweep over a chunk produces (docs/hypr.md §4). Shapes as below in every form;
+    p_stage_triton's tensors are views of structure-of-arrays storage (module docstring)."""
 
     q0: torch.Tensor           # [B, n, d]     q^0
     g: torch.Tensor            # [λ, B, n]     g^τ = q^τ c^τ + λ^τ γ^τ
@@ -81,17 +87,18 @@ def p_stage_config() -> dict:
 def p_stage_triton(kernels: ModuleType, r_prev: torch.Tensor, current: torch.Tensor, signal: torch.Tensor,
                    theta: torch.Tensor) -> tuple[ChunkSweep, torch.Tensor]:
     """The generated P-stage kernel. r_prev [λ, d, B, n], current and signal [λ, B, n], theta [p, n]
-    (float32)."""
+    (float32). The sweep's per-component outputs are stored structure-of-arrays (module docstring)
+    and returned as views in ChunkSweep's shapes."""
     lam, B, n = current.shape
     d, p = kernels.D, kernels.P
-    q0, g, sg, E = dispatch.output(B, n, d, like=current), dispatch.output(lam, B, n, like=current), \
-        dispatch.output(lam, B, n, like=current), dispatch.output(lam, B, n, d, like=current)
-    Phi, theta_grad, Theta_in = dispatch.output(B, n, d, d, like=current), dispatch.output(B, n, p, like=current), \
-        dispatch.output(B, n, d, p, like=current)
+    out = lambda *shape: dispatch.output(*shape, like=current)  # noqa: E731
+    q0, g, sg, E, Phi, theta_grad, Theta_in = out(d, B, n), out(lam, B, n), out(lam, B, n), out(lam, d, B, n), \
+        out(d, d, B, n), out(p, B, n), out(d, p, B, n)
     config = p_stage_config()
     kernel = dispatch.for_device(getattr(kernels, kernel_name(kernels.NAME, "p_stage")), current.device,
-                        tuple(kernels.NOT_SPECIALIZED))
+                                 tuple(kernels.NOT_SPECIALIZED))
     kernel[(triton.cdiv(B * n, config["BLOCK"]),)](
         r_prev.contiguous(), current.contiguous(), signal.contiguous(), theta.contiguous(), q0, g, sg, E, Phi,
         theta_grad, Theta_in, B, n, lam, **config)
-    return ChunkSweep(q0=q0, g=g, E=E, Phi=Phi, theta_grad=theta_grad, Theta_in=Theta_in), sg
+    return ChunkSweep(q0=q0.permute(1, 2, 0), g=g, E=E.permute(0, 2, 3, 1), Phi=Phi.permute(2, 3, 0, 1),
+                      theta_grad=theta_grad.permute(1, 2, 0), Theta_in=Theta_in.permute(2, 3, 0, 1)), sg

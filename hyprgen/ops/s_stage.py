@@ -13,14 +13,18 @@ stacked outputs), so a chunk boundary changes nothing, to the bit, in what the n
 
 Shapes: λ steps, B samples, n neurons, d carried state components, p neuron parameters.
 
-Kernel launch. With recurrence and n ≤ MAX_FUSED_N, one program holds a tile of BLOCK_B samples × all
-n neurons for the whole chunk and adds W_rec o^{τ-1} with tl.dot each step (o^{τ-1} round-trips
-through global memory, which the kernel writes anyway: the P-stage and the layer above read it).
-Beyond MAX_FUSED_N the state of all neurons of a sample no longer fits one program's registers: the
-fallback runs, per step, the recurrent product as a torch GEMM and the neuron step as the kernel with
-RECURRENT=False and λ = 1 (λ launches instead of one). Without recurrence the grid tiles samples and
-neurons, one launch per chunk. λ and B are runtime values (do_not_specialize): a new chunk length,
-last-chunk length or batch never recompiles; n gets Triton's usual divisible-by-16 variant.
+Kernel launch. With recurrence and n ≤ MAX_FUSED_N, one program covers BLOCK_B samples × all n
+neurons for the whole chunk and adds W_rec o^{τ-1} with tl.dot each step (o^{τ-1} round-trips through
+global memory, which the kernel writes anyway: the P-stage and the layer above read it). Up to
+REGISTER_N neurons the program's state stays in registers; beyond, it walks the neurons in tiles of
+TILE_N every step and reads r^{τ-1} back from the [λ+1, d, B, n] buffer it writes for the P-stage
+anyway (TILED: registers hold one tile, so nothing spills; docs/kernels.md has the AOT figures).
+Beyond MAX_FUSED_N the fallback runs, per step, the recurrent product as a torch GEMM and the neuron
+step as the kernel with RECURRENT=False and λ = 1 (λ launches instead of one): the whole recurrent
+product of every step would otherwise fall on the ⌈B/16⌉ programs of the fused kernel. Without
+recurrence the grid tiles samples and neurons, one launch per chunk. λ and B are runtime values
+(do_not_specialize): a new chunk length, last-chunk length or batch never recompiles; n gets
+Triton's usual divisible-by-16 variant.
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ from ..contract import kernel_name
 from . import dispatch
 
 MAX_FUSED_N = 512   # recurrent layers up to this size run the fused S-stage
+REGISTER_N = 128    # ... and up to this size keep their state in registers (it spilled at 256: docs/kernels.md)
+TILE_N, TILE_WARPS = 128, 16   # the neuron tile (and its warps) of the fused kernel beyond REGISTER_N
 
 
 def s_stage_ref(neuron: ModuleType, ff: torch.Tensor, w_rec: torch.Tensor | None, r0: tuple[torch.Tensor, ...],
@@ -51,16 +57,22 @@ def s_stage_ref(neuron: ModuleType, ff: torch.Tensor, w_rec: torch.Tensor | None
 
 
 def s_stage_config(n: int, recurrent: bool) -> dict:
-    """Constexprs and launch options of the S-stage kernel (tl.dot needs tiles ≥ 16)."""
-    if recurrent:
-        # one program holds [16, BLOCK_N] of each state component: warps grow with n to keep them in
-        # registers (zero spills up to n = 128 on sm_80/sm_90; a few hundred bytes at 256, docs/results/aot.md)
-        block_n = max(16, triton.next_power_of_2(n))
-        return dict(RECURRENT=True, BLOCK_B=16, BLOCK_N=block_n, BLOCK_K=16, DOT_PRECISION="tf32x3",
-                    num_warps=min(32, max(8, block_n // 8)), num_stages=1,
-                    enable_fp_fusion=True)  # FMA contraction: Triton 3.9's default, pinned (3.10 flips it)
-    return dict(RECURRENT=False, BLOCK_B=4, BLOCK_N=min(128, max(16, triton.next_power_of_2(n))), BLOCK_K=16,
-                DOT_PRECISION="tf32x3", num_warps=4, num_stages=1, enable_fp_fusion=True)
+    """Constexprs and launch options of the S-stage kernel (tl.dot needs tiles ≥ 16). Every choice
+    compiles without spills for every shipped neuron on sm_80 and sm_90 (docs/kernels.md, aot.md)."""
+    options = dict(DOT_PRECISION="tf32x3", num_stages=1,
+                   enable_fp_fusion=True)  # FMA contraction: Triton 3.9's default, pinned (3.10 flips it)
+    if not recurrent:
+        return dict(RECURRENT=False, TILED=False, BLOCK_B=4, BLOCK_N=min(128, max(16, triton.next_power_of_2(n))),
+                    BLOCK_K=16, num_warps=4, **options)
+    if n > REGISTER_N:   # neuron tiles, the state through memory: one binary for every n up to MAX_FUSED_N
+        return dict(RECURRENT=True, TILED=True, BLOCK_B=16, BLOCK_N=TILE_N, BLOCK_K=16, num_warps=TILE_WARPS,
+                    **options)
+    # one tile [16, BLOCK_N] holds every neuron, the state in registers: 8 warps up to n = 64, 16 at 128;
+    # presynaptic tiles of 32 where 8 warps leave the registers (with 16, ptxas spills 8 B for li at
+    # n = 64 on sm_80 once n and the pointers carry the divisible-by-16 attribute of a real launch)
+    block_n = max(16, triton.next_power_of_2(n))
+    return dict(RECURRENT=True, TILED=False, BLOCK_B=16, BLOCK_N=block_n, BLOCK_K=min(32, block_n) if block_n <= 64
+                else 16, num_warps=max(8, block_n // 8), **options)
 
 
 def s_stage_triton(kernels: ModuleType, ff: torch.Tensor, w_rec: torch.Tensor | None, r0: torch.Tensor,
@@ -68,24 +80,22 @@ def s_stage_triton(kernels: ModuleType, ff: torch.Tensor, w_rec: torch.Tensor | 
     """The generated S-stage kernel. r0 [d, B, n]; theta [p, n] raw parameters (float32)."""
     lam, B, n = ff.shape
     d = kernels.D
-    outs, r_prev, cur, r_out = dispatch.output(lam + 1, B, n, like=ff), dispatch.output(lam, d, B, n, like=ff), \
-        dispatch.output(lam, B, n, like=ff), dispatch.output(d, B, n, like=ff)
-    outs[0] = o0
+    # o^0..o^λ and r^0..r^λ, row 0 given: the kernel writes rows 1..λ (r^{τ-1}: rows 0..λ-1, a view)
+    outs, states, cur = dispatch.output(lam + 1, B, n, like=ff), dispatch.output(lam + 1, d, B, n, like=ff), \
+        dispatch.output(lam, B, n, like=ff)
+    outs[0], states[0] = o0, r0
     fused = w_rec is not None and n <= MAX_FUSED_N
     config = s_stage_config(n, fused)
     kernel = dispatch.for_device(getattr(kernels, kernel_name(kernels.NAME, "s_stage")), ff.device,
                                  tuple(kernels.NOT_SPECIALIZED))
-    grid = (triton.cdiv(B, config["BLOCK_B"]), triton.cdiv(n, config["BLOCK_N"]))
+    grid = (triton.cdiv(B, config["BLOCK_B"]), 1 if fused else triton.cdiv(n, config["BLOCK_N"]))
     dummy = ff if w_rec is None else w_rec
     if w_rec is None or fused:
-        kernel[grid](ff.contiguous(), dummy.contiguous(), r0.contiguous(), outs, theta.contiguous(), r_prev, cur,
-                     r_out, B, n, lam, **config)
-        return outs, r_prev, cur, tuple(r_out.unbind(0)), outs[-1]
-    # fallback: per step, I^τ = ff^τ + o^{τ-1} W_rec^T in torch, then the neuron step (λ = 1)
-    theta, state = theta.contiguous(), r0.contiguous()
-    for t in range(lam):
-        current = torch.addmm(ff[t], outs[t], w_rec.t()).unsqueeze(0)          # [1, B, n]
-        next_state = dispatch.output(d, B, n, like=ff)
-        kernel[grid](current, dummy, state, outs[t:], theta, r_prev[t:], cur[t:], next_state, B, n, 1, **config)
-        state = next_state
-    return outs, r_prev, cur, tuple(state.unbind(0)), outs[-1]
+        kernel[grid](ff.contiguous(), dummy.contiguous(), outs, states, theta.contiguous(), cur, B, n, lam, **config)
+    else:   # fallback: per step, I^τ = ff^τ + o^{τ-1} W_rec^T in torch, then the neuron step (λ = 1)
+        theta = theta.contiguous()
+        for t in range(lam):
+            current = torch.addmm(ff[t], outs[t], w_rec.t()).unsqueeze(0)          # [1, B, n]
+            kernel[grid](current, dummy, outs[t:], states[t:], theta, cur[t:], B, n, 1, **config)
+    # r^λ copied out, so that the carried state does not hold the chunk's whole buffer alive
+    return outs, states[:-1], cur, tuple(states[-1].clone().unbind(0)), outs[-1]

@@ -68,6 +68,30 @@ def test_both_tau_forms_on_small_tiles(use_dot, lam, device, nan_outputs):
     assert_close(launch_merge(*chunk, config), merge(*chunk))
 
 
+def structure_of_arrays(sweep: ChunkSweep) -> ChunkSweep:
+    """The same sweep as p_stage_triton returns it: q^0, E^τ, Φ and the θ terms as views of storage
+    with one [B, n] slab per component ([d, B, n], [λ, d, B, n], [d, d, B, n], ...)."""
+    def soa(x, storage_order, back):
+        return x.permute(*storage_order).contiguous().permute(*back)
+    return ChunkSweep(q0=soa(sweep.q0, (2, 0, 1), (1, 2, 0)), g=sweep.g, E=soa(sweep.E, (0, 3, 1, 2), (0, 2, 3, 1)),
+                      Phi=soa(sweep.Phi, (2, 3, 0, 1), (2, 3, 0, 1)), theta_grad=soa(sweep.theta_grad, (2, 0, 1), (1, 2, 0)),
+                      Theta_in=soa(sweep.Theta_in, (2, 3, 0, 1), (2, 3, 0, 1)))
+
+
+@pytest.mark.parametrize("lam", [7, 20])
+def test_structure_of_arrays_sweep_is_read_in_place(lam, device, nan_outputs):
+    """merge_kernel reads q^0, E and Φ structure-of-arrays: the P-stage kernel's views go in as they are,
+    an array-of-structs sweep (the torch stages') is permuted first; both give the reference's result,
+    and the kernel's outputs agree to the bit."""
+    traces, sweep, pre = random_chunk(3, lam, device=device)
+    views = structure_of_arrays(sweep)
+    assert not views.E.is_contiguous() and views.E.permute(0, 3, 1, 2).is_contiguous()
+    got = merge_triton(traces, views, pre)
+    assert_close(got, merge(traces, sweep, pre))
+    from_aos = merge_triton(traces, sweep, pre)
+    assert torch.equal(got[0].W, from_aos[0].W) and torch.equal(got[1].eps, from_aos[1].eps)
+
+
 @pytest.mark.parametrize("d, dtype, problem", [(2, torch.float64, "computes in float32, but q0 is torch.float64"),
                                                (5, torch.float32, "d = 5 carried components")])
 def test_unsupported_inputs_are_refused(d, dtype, problem):

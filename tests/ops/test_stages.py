@@ -1,7 +1,7 @@
 """Every shipped neuron's generated Triton kernels against the torch backend, output by output.
 
-S-stage (<neuron>_s_stage_kernel: fused recurrent tl.dot, the per-step fallback beyond MAX_FUSED_N,
-and the non-recurrent grid) against TorchStages.s_stage (ops.s_stage_ref), and P-stage
+S-stage (<neuron>_s_stage_kernel: fused recurrent tl.dot with the state in registers and in neuron
+tiles through memory, the per-step fallback beyond MAX_FUSED_N, and the non-recurrent grid) against TorchStages.s_stage (ops.s_stage_ref), and P-stage
 (<neuron>_p_stage_kernel) against TorchStages.p_stage (the generated torch `p_stage`). Odd
 sizes (B=3, n=37, n_in=45, λ=7, T=50: the last chunk has one step), float32, every output allocated
 NaN-filled so an element a kernel leaves unwritten fails. Kernels run in Triton's interpreter on the
@@ -55,6 +55,16 @@ def test_s_stage_fused_recurrent(neuron, device, nan_outputs):
     compare_s_stage(neuron, device, recurrent=True)
 
 
+@pytest.mark.parametrize("neuron", SHIPPED)
+def test_s_stage_fused_tiled(neuron, device, nan_outputs, monkeypatch):
+    """The fused kernel beyond REGISTER_N (n = 256..512 on a GPU): one program walks the neurons in
+    tiles every step, the state through memory. Here tiles of 16 over n = 37 (3 tiles, the last ragged)."""
+    monkeypatch.setattr(s_ops, "REGISTER_N", 16)
+    monkeypatch.setattr(s_ops, "TILE_N", 16)
+    assert s_ops.s_stage_config(N, True)["TILED"]
+    compare_s_stage(neuron, device, recurrent=True)
+
+
 @pytest.mark.parametrize("neuron", ["brf", "alif"])
 def test_s_stage_per_step_fallback(neuron, device, nan_outputs, monkeypatch):
     """Recurrent layers beyond MAX_FUSED_N: torch GEMM + the neuron step per step (λ launches)."""
@@ -65,6 +75,16 @@ def test_s_stage_per_step_fallback(neuron, device, nan_outputs, monkeypatch):
 @pytest.mark.parametrize("neuron", ["brf", "se_adlif"])
 def test_s_stage_feedforward(neuron, device, nan_outputs):
     compare_s_stage(neuron, device, recurrent=False)
+
+
+def assert_soa_storage(sweep):
+    """The kernel's per-component outputs are views of structure-of-arrays storage, one [B, n] slab per
+    component (what merge_kernel reads without a copy): q^0 [d, B, n], E^τ [λ, d, B, n], Φ [d, d, B, n],
+    θ terms [p, B, n] and [d, p, B, n]."""
+    storage = {"q0": sweep.q0.permute(2, 0, 1), "E": sweep.E.permute(0, 3, 1, 2), "Phi": sweep.Phi.permute(2, 3, 0, 1),
+               "theta_grad": sweep.theta_grad.permute(2, 0, 1), "Theta_in": sweep.Theta_in.permute(2, 3, 0, 1)}
+    for name, x in storage.items():
+        assert x.is_contiguous(), name
 
 
 @pytest.mark.parametrize("neuron", SHIPPED)
@@ -80,6 +100,7 @@ def test_p_stage(neuron, device, nan_outputs):
         ref, ref_sg = TorchStages().p_stage(layer, kept, signal)
         got, got_sg = triton_stages.p_stage(layer, kept, signal)
         fields = ("q0", "g", "E", "Phi", "theta_grad", "Theta_in")
+        assert_soa_storage(got)
         assert_outputs_close({f: getattr(got, f) for f in fields} | {"signal_gamma": got_sg},
                              {f: getattr(ref, f) for f in fields} | {"signal_gamma": ref_sg},
                              TOL, f"{neuron} P-stage, chunk at {s}")

@@ -95,12 +95,11 @@ def stage_keys(kernels, B, lam, n=37, m=45):
     """compile_key of both generated kernels as the launchers would launch them for (B, λ)."""
     f = lambda *s: torch.zeros(*s)  # noqa: E731
     d, p = kernels.D, kernels.P
-    s_stage = compile_key(kernels.brf_s_stage_kernel, f(lam, B, n), f(n, n), f(d, B, n), f(lam + 1, B, n),
-                          f(p, n), f(lam, d, B, n), f(lam, B, n), f(d, B, n), B, n, lam,
-                          **s_ops.s_stage_config(n, True))
+    s_stage = compile_key(kernels.brf_s_stage_kernel, f(lam, B, n), f(n, n), f(lam + 1, B, n), f(lam + 1, d, B, n),
+                          f(p, n), f(lam, B, n), B, n, lam, **s_ops.s_stage_config(n, True))
     p_stage = compile_key(kernels.brf_p_stage_kernel, f(lam, d, B, n), f(lam, B, n), f(lam, B, n), f(p, n),
-                          f(B, n, d), f(lam, B, n), f(lam, B, n), f(lam, B, n, d), f(B, n, d, d), f(B, n, p),
-                          f(B, n, d, p), B, n, lam, **p_ops.p_stage_config())
+                          f(d, B, n), f(lam, B, n), f(lam, B, n), f(lam, d, B, n), f(d, d, B, n), f(p, B, n),
+                          f(d, p, B, n), B, n, lam, **p_ops.p_stage_config())
     return s_stage, p_stage
 
 

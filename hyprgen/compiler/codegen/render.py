@@ -37,6 +37,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True, autoescape=False)
     env.filters["docstring"] = docstring_text
+    env.filters["trim_end"] = str.rstrip   # a macro's block re-indented in place: its last newline is the call's
     return env
 
 
