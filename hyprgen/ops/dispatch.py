@@ -52,4 +52,3 @@ def output(*shape: int, like: torch.Tensor, dtype: torch.dtype = torch.float32) 
     """The allocation of every launcher's outputs (the tests' NaN-poisoning fixture replaces it, so an
     element a kernel leaves unwritten fails a comparison)."""
     return torch.empty(*shape, dtype=dtype, device=like.device)
-
