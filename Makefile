@@ -15,9 +15,12 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/hyprgen train
 
+# The suite (which runs the device check's dry run: tests/benchmarks/test_device_check.py), then the
+# Triton tests on Triton 3.6.0, the GPU machines' release (benchmarks/triton_compat.sh; cached in ~/.cache).
 test: $(VENV)/.installed
 	$(BIN)/hyprgen build --check
 	$(BIN)/python -m pytest -q
+	PYTHON=$(BIN)/python bash benchmarks/triton_compat.sh 3.6.0
 
 clean:
 	rm -rf $(VENV) build *.egg-info

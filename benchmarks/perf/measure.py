@@ -6,14 +6,15 @@
 2. Warm-up: one untimed sequence. BPTT and snnTorch run the full T (their allocator pattern depends
    on T; this run also counts the bytes autograd saves); HYPR and EProp run min(T, warmup_steps)
    steps, since their work repeats per chunk (per step) and does not depend on T.
-3. `reps` timed sequences (time.perf_counter; CUDA synchronized). Before each: gradients cleared,
+3. `reps` timed sequences (time.perf_counter; on CUDA, CUDA events). Before each: gradients cleared,
    gc, optionally a wait for a quiet machine, and the RSS high-water mark reset; after each: the
    peak RSS (VmHWM, exact) and how many cores other processes kept busy (sysmon.py).
    "Increase" is the peak above the baseline: the RSS after imports and building the model, before
    any call (so heap that the warm-up grew and glibc kept counts: the method did need it).
    On CUDA the peak is torch.cuda.max_memory_allocated (live tensor bytes).
-4. HYPR on the torch backend also times its stages (S-stage, P-stage, merge per layer) for the
-   roofline comparison (roofline.py).
+4. HYPR also times its stages (S-stage, P-stage, merge per layer) for the roofline comparison
+   (roofline.py): on the CPU with a synchronized wall clock, on CUDA with a pair of CUDA events per
+   call, read after the sequence (no synchronization inside it, so the total time is not disturbed).
 """
 from __future__ import annotations
 
@@ -35,30 +36,71 @@ from .workloads import Workload, piece_length
 
 
 class StageTimer:
-    """Wall seconds spent in each layer's s_stage / p_stage / merge (HYPR), summed over calls."""
+    """Seconds spent in each layer's s_stage / p_stage / merge (HYPR), summed over calls: wall time
+    between synchronizations (sync given), or GPU time between two CUDA events per call (cuda=True;
+    `settle` adds them up once the stream is synchronized)."""
 
     STAGES = ("s_stage", "p_stage", "merge")
 
-    def __init__(self, learner, sync):
+    def __init__(self, learner, sync, cuda: bool = False):
         self.seconds, self.calls, self._sync = defaultdict(float), defaultdict(int), sync
+        self._events = [] if cuda else None   # (key, start, end) not yet added to seconds
         for i, stages in enumerate(learner.stages):
             for name in self.STAGES:
                 setattr(stages, name, self._timed(f"layer{i}.{name}", getattr(stages, name)))
 
     def _timed(self, key, fn):
         def wrapper(*args, **kwargs):
+            self.calls[key] += 1
+            if self._events is not None:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                out = fn(*args, **kwargs)
+                end.record()
+                self._events.append((key, start, end))
+                return out
             self._sync()
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
             self._sync()
             self.seconds[key] += time.perf_counter() - t0
-            self.calls[key] += 1
             return out
         return wrapper
 
+    def settle(self) -> None:
+        """Add the recorded CUDA event pairs to seconds (call after a synchronize)."""
+        for key, start, end in self._events or ():
+            self.seconds[key] += start.elapsed_time(end) / 1e3
+        if self._events:
+            self._events.clear()
+
     def reset(self) -> None:
+        self.settle()
         self.seconds.clear()
         self.calls.clear()
+
+
+class SequenceTimer:
+    """Seconds of one sequence: time.perf_counter, or two CUDA events on the current stream."""
+
+    def __init__(self, cuda: bool):
+        self.cuda = cuda
+
+    def __enter__(self):
+        if self.cuda:
+            self._start, self._end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            self._end.record()
+            self._end.synchronize()
+            self.seconds = self._start.elapsed_time(self._end) / 1e3
+        else:
+            self.seconds = time.perf_counter() - self._t0
+        return False
 
 
 def summary(values: list[float]) -> dict:
@@ -74,7 +116,7 @@ def measure(config: Config, quiet_wait: float = 0.0) -> dict:
     cuda = config.device.startswith("cuda")
     sync = (lambda: torch.cuda.synchronize()) if cuda else (lambda: None)
     work = Workload(config)
-    timer = StageTimer(work.learner, sync) if config.method == "hypr" else None
+    timer = StageTimer(work.learner, sync, cuda=cuda) if config.method == "hypr" else None
     gc.collect()
     baseline = torch.cuda.memory_allocated() if cuda else rss_bytes()  # after imports and build, before any call
 
@@ -102,10 +144,12 @@ def measure(config: Config, quiet_wait: float = 0.0) -> dict:
             before = rss_bytes()
         sync()
         c0 = cpu_counters()
-        t0 = time.perf_counter()
-        loss = work.run(config.T)
+        with SequenceTimer(cuda) as clock:
+            loss = work.run(config.T)
         sync()
-        dt = time.perf_counter() - t0
+        dt = clock.seconds
+        if timer:
+            timer.settle()
         others.append(other_cores(c0, cpu_counters(), dt))
         peak = torch.cuda.max_memory_allocated() if cuda else hwm_bytes()
         if not math.isfinite(loss):
@@ -121,6 +165,7 @@ def measure(config: Config, quiet_wait: float = 0.0) -> dict:
         "name": config.name, "label": config.label, "config": config.to_dict(),
         "times_s": times, "time_s": summary(times),
         "time_per_step_s": med / config.T, "sample_steps_per_s": config.B * config.T / med,
+        "timer": "CUDA events" if cuda else "time.perf_counter",
         "memory_kind": ("cuda max_memory_allocated" if cuda else
                         "process RSS high-water mark (VmHWM reset before each repetition)"),
         "hwm_reset": hwm_ok, "baseline_bytes": baseline, "peak_bytes": peaks, "rss_before_bytes": before_rss, "peak_increase_bytes": increases,

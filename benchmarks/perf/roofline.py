@@ -1,5 +1,6 @@
 """Roofline note: FLOPs and bytes moved per HYPR stage (docs/results/performance.md, docs/hypr.md §6) against the
-measured stage times, for this CPU (measured peaks) and an H100 (datasheet peaks, analytic only).
+measured stage times, for this CPU (measured peaks) and an H100 or H200 (datasheet peaks; `gpu_rows`
+sets them against stage times measured on that GPU, benchmarks/device_check).
 
 Counts per chunk of λ steps and one layer (float32, 4 bytes; B batch, n neurons, m = n_in + n
 presynaptic, d carried components, p neuron parameters, c_f / c_J elementwise operations per neuron and step of the
@@ -25,8 +26,13 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+# datasheet rates (dense, no sparsity): fp32 on the CUDA cores, TF32 on the tensor cores (the merge's
+# tl.dot), HBM bandwidth. The H200 is the H100's chip with HBM3e: the same FLOP/s, more bandwidth.
 H100 = {"name": "NVIDIA H100 SXM (datasheet)", "fp32_flops": 67e12, "tf32_tensor_flops": 494.7e12,
         "bytes_per_s": 3.35e12}
+H200 = {"name": "NVIDIA H200 SXM (datasheet)", "fp32_flops": 67e12, "tf32_tensor_flops": 494.7e12,
+        "bytes_per_s": 4.8e12}
+GPUS = {"H100": H100, "H200": H200}
 
 
 # -- counts ---------------------------------------------------------------------------------------
@@ -75,6 +81,43 @@ def eprop_step_counts(B: int, n: int, m: int, d: int, p: int = 0) -> dict:
 def bound_seconds(flops: float, nbytes: float, peak_flops: float, bytes_per_s: float) -> float:
     """The roofline's lower bound: the slower of compute and memory traffic."""
     return max(flops / peak_flops, nbytes / bytes_per_s)
+
+
+def gpu_rates(device_name: str) -> dict | None:
+    """The datasheet rates of a GPU named like torch.cuda.get_device_name() ("NVIDIA H200"), or None."""
+    return next((rates for key, rates in GPUS.items() if key in device_name.upper()), None)
+
+
+def gpu_peak_flops(stage: str, gpu: dict) -> float:
+    """The merge's τ-sums run on the tensor cores (TF32), every other stage in fp32."""
+    return gpu["tf32_tensor_flops"] if stage == "merge" else gpu["fp32_flops"]
+
+
+def gpu_bound_seconds(stage: str, counts: dict, gpu: dict) -> float:
+    return bound_seconds(counts["flops"], counts["bytes"], gpu_peak_flops(stage, gpu), gpu["bytes_per_s"])
+
+
+def gpu_rows(result: dict, shape: dict, ops: tuple[int, int], gpu: dict) -> list[dict]:
+    """One row per stage of the hidden layer (layer0) of one measured HYPR result (either backend):
+    seconds per chunk against the GPU's bound. shape: layer_shape's B, n, m, d, p; ops: (c_f, c_J).
+    A chunk is one S-stage call. Under readout memory the P-stage is called twice per chunk (the
+    second sweep carries the R route signals stacked with the batch, which the counts leave out):
+    its row is the time of both, so its fraction of the bound is a lower bound."""
+    c = result["config"]
+    counts = stage_counts(lam=c["chunk"], c_f=ops[0], c_J=ops[1], **shape)
+    calls = result.get("stage_calls_per_sequence", {})
+    chunks = calls.get("layer0.s_stage")
+    out = []
+    for stage, k in counts.items():
+        seconds = result.get("stage_seconds_per_sequence", {}).get(f"layer0.{stage}")
+        if not chunks or seconds is None:
+            continue
+        per_chunk, bound = seconds / chunks, gpu_bound_seconds(stage, k, gpu)
+        memory_bound = k["bytes"] / gpu["bytes_per_s"] >= k["flops"] / gpu_peak_flops(stage, gpu)
+        out.append({"stage": stage, "flops": k["flops"], "bytes": k["bytes"], "measured_s": per_chunk,
+                    "calls_per_chunk": calls[f"layer0.{stage}"] / chunks, "bound_s": bound,
+                    "fraction_of_bound": bound / per_chunk, "bound_by": "memory" if memory_bound else "compute"})
+    return out
 
 
 # -- this machine's peaks ----------------------------------------------------------------------------
@@ -147,8 +190,7 @@ def rows(results: list[dict], machine: dict) -> list[dict]:
                 continue
             per_chunk = seconds / calls
             cpu = bound_seconds(k["flops"], k["bytes"], machine["peak_fp32_gemm_flops"], machine["copy_bytes_per_s"])
-            gpu_peak = H100["tf32_tensor_flops"] if stage == "merge" else H100["fp32_flops"]
-            gpu = bound_seconds(k["flops"], k["bytes"], gpu_peak, H100["bytes_per_s"])
+            gpu = gpu_bound_seconds(stage, k, H100)
             out.append({"suite": suite, "neuron": c["neuron"], "T": c["T"], "chunk": lam, "stage": stage,
                         "flops": k["flops"], "bytes": k["bytes"], "intensity": k["flops"] / k["bytes"],
                         "measured_s": per_chunk, "cpu_bound_s": cpu, "cpu_fraction": cpu / per_chunk,

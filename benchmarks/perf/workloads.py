@@ -39,11 +39,13 @@ def piece_length(config: Config) -> int:
 
 def bernoulli_piece(config: Config, index: int, steps: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Piece `index` of the Bernoulli stream: (x [B, steps, n_in], target [B, steps]). Pieces of the
-    same index and length are identical for every method (seeded by config.seed and index)."""
-    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + index)
-    x = torch.bernoulli(torch.full((config.B, steps, config.n_in), INPUT_RATE), generator=gen)
-    y = torch.randint(0, config.n_out, (config.B, steps), generator=gen)
-    return x.to(device), y.to(device)
+    same index and length are identical for every method on one kind of device (seeded by
+    config.seed and index). Drawn where they are used: on a GPU, drawing them on the host and
+    copying them over would be timed as part of the method."""
+    gen = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + index)
+    x = torch.bernoulli(torch.full((config.B, steps, config.n_in), INPUT_RATE, device=device), generator=gen)
+    y = torch.randint(0, config.n_out, (config.B, steps), generator=gen, device=device)
+    return x, y
 
 
 def cue_sequence(config: Config, T: int, device) -> tuple[torch.Tensor, torch.Tensor]:

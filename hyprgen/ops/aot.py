@@ -11,6 +11,7 @@ writes the markdown table of `hyprgen build --aot` (docs/results/aot.md).
 """
 from __future__ import annotations
 
+import inspect
 import re
 import subprocess
 import tempfile
@@ -90,13 +91,18 @@ def shipped_kernels(kernels: ModuleType, recurrent_n=(64, 128, 256, 512), feedfo
     return variants
 
 
+def ptxas_path(arch: int) -> str:
+    """The ptxas Triton compiles sm_<arch> with (get_ptxas takes the arch from Triton 3.5 on)."""
+    return (get_ptxas(arch) if inspect.signature(get_ptxas).parameters else get_ptxas()).path
+
+
 def resources(kernel: triton.compiler.CompiledKernel) -> dict:
     """Registers, spill bytes (ptxas -v on the kernel's PTX) and shared memory of a compiled kernel."""
     arch = kernel.metadata.target.arch
     with tempfile.NamedTemporaryFile("w", suffix=".ptx") as ptx:
         ptx.write(kernel.asm["ptx"])
         ptx.flush()
-        cmd = [get_ptxas(arch).path, "-lineinfo", "-v", "--regAllocOptLevel=2",
+        cmd = [ptxas_path(arch), "-lineinfo", "-v", "--regAllocOptLevel=2",
                f"--gpu-name={sm_arch_from_capability(arch)}", ptx.name, "-o", "/dev/null"]
         log = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log)

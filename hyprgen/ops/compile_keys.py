@@ -12,8 +12,10 @@ Rather than copy those rules, `compile_info` runs JITFunction.run itself on a si
 `driver.set_active` installs an object answering the driver calls run makes before compiling, and
 `knobs.runtime.jit_cache_hook`, called on a cache miss with key, signature, constexprs and attrs,
 returns True so run neither compiles nor launches (a fresh device id per call: an empty cache).
-Relies on Triton 3.9's runtime/jit.py (run, _do_compile, _call_hook, device_caches) and the private `driver._active`;
-tests/ops/test_compile_keys.py checks it against real sm_90 compilations (bundled ptxas, no GPU). Not thread-safe.
+Relies on JITFunction.run calling _call_hook(jit_cache_hook) before compiling and on device_caches
+(Triton 3.4 to 3.9), and on the driver's private state (`_active`; a plain `active` on 3.4);
+tests/ops/test_compile_keys.py checks it against real sm_90 compilations (bundled ptxas, no GPU), and
+benchmarks/triton_compat.sh runs those tests on Triton 3.4 and 3.6. Not thread-safe.
 """
 import contextlib
 import functools
@@ -36,7 +38,7 @@ class _SimulatedDriver:   # what JITFunction.run asks of the driver before compi
 @contextlib.contextmanager
 def simulated_cuda(target: GPUTarget = SM90):
     """Triton's runtime sees a `target` device (kernels compile, nothing launches); yields its id."""
-    previous = driver._active   # None until first used; `driver.active` would create it, failing on CPU
+    previous = _active_driver()
     driver.set_active(sim := _SimulatedDriver(target))
     try:
         yield sim.device
@@ -44,11 +46,20 @@ def simulated_cuda(target: GPUTarget = SM90):
         driver.set_active(previous)
 
 
+def _active_driver():
+    """The driver Triton's runtime will use, left uncreated: `driver.active` creates it on Triton 3.5+
+    (failing on a machine without a GPU); there it is `_active` (None until first used), on 3.4 the
+    plain attribute `active` (a lazy proxy)."""
+    state = vars(driver)
+    return state["_active"] if "_active" in state else state.get("active")
+
+
 @functools.cache
 def _jit_of(kernel: InterpretedFunction) -> JITFunction:
     """Same options as triton.jit gave it (a bare InterpretedFunction(fn) has no do_not_specialize)."""
     keep = ("do_not_specialize", "do_not_specialize_on_alignment", "debug")
-    return JITFunction(kernel.fn, **{k: v for k, v in kernel.kwargs.items() if k in keep})
+    given = kernel.kwargs if hasattr(kernel, "kwargs") else kernel.rewriter.kwargs   # Triton 3.4: on its rewriter
+    return JITFunction(kernel.fn, **{k: v for k, v in given.items() if k in keep})
 
 
 def compile_info(kernel, *args, target: GPUTarget = SM90, **kwargs) -> dict:

@@ -6,6 +6,8 @@ tl.sum, ...) when triton is first imported. hyprgen's kernels (ops/merge.py and 
 <name>_triton.py) call builtins only (tl.full, not tl.zeros), so both forms can be made from the same
 Python function whatever the variable said: `for_device` runs the interpreted form for CPU tensors and
 the compiled one for CUDA tensors (unless TRITON_INTERPRET=1, which forces the interpreter everywhere).
+On Triton 3.4–3.6 the interpreter needs two repairs for that (interpreter_compat.py), applied here,
+before any kernel runs.
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ import torch
 import triton
 from triton.runtime.interpreter import InterpretedFunction
 from triton.runtime.jit import JITFunction
+
+from . import interpreter_compat
+
+interpreter_compat.apply()
 
 
 @functools.cache
