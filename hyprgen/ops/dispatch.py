@@ -14,13 +14,16 @@ from __future__ import annotations
 import functools
 
 import torch
-import triton
-from triton.runtime.interpreter import InterpretedFunction
-from triton.runtime.jit import JITFunction
 
-from . import interpreter_compat
+from .triton_support import AVAILABLE, triton
 
-interpreter_compat.apply()
+if AVAILABLE:
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import JITFunction
+
+    from . import interpreter_compat
+
+    interpreter_compat.apply()
 
 
 @functools.cache

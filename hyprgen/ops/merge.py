@@ -51,12 +51,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import triton
-import triton.language as tl
-from triton.runtime.jit import JITFunction
 
 from ..errors import HyprgenError
 from . import dispatch
+from .triton_support import jit, tl, triton
 from .p_stage import ChunkSweep
 
 
@@ -107,7 +105,7 @@ BLOCK_T = 16                    # τ tile: tl.dot's minimum K
 NOT_SPECIALIZED = ["B", "lam"]  # batch and chunk length: any value runs on the same binary
 
 
-@triton.jit(do_not_specialize=NOT_SPECIALIZED)
+@jit(do_not_specialize=NOT_SPECIALIZED)
 def merge_kernel(
     eps_ptr,      # [B, n, d, m]  ε^0           fp32 or bf16
     q0_ptr,       # [d, B, n]     q^0           fp32   (the P-stage kernel's structure-of-arrays storage:

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import torch
-import triton
 
 from ..contract import kernel_name
 from . import dispatch
+from .triton_support import triton
 from .jacobians import LocalJacobians
 
 BLOCK = 128  # P-stage lanes per program

@@ -31,10 +31,10 @@ from __future__ import annotations
 from types import ModuleType
 
 import torch
-import triton
 
 from ..contract import kernel_name
 from . import dispatch
+from .triton_support import triton
 
 MAX_FUSED_N = 512   # recurrent layers up to this size run the fused S-stage
 REGISTER_N = 128    # ... and up to this size keep their state in registers (it spilled at 256: docs/kernels.md)

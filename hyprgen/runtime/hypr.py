@@ -19,6 +19,7 @@ from ..errors import ShapeError
 from ..ops.merge import MAX_D as MAX_TRITON_D
 from ..ops.merge import ChunkGradient, Traces
 from ..ops.p_stage import ChunkSweep
+from ..ops import triton_support
 from ..ops.jacobians import densify
 from ..ops.readout_memory import (ReadoutTraces, readout_memory_merge_ref, route_signals, shared_readout_merge_ref,
                                   stacked)
@@ -37,6 +38,8 @@ def option_problem(backend: str = "torch", trace_dtype: torch.dtype | None = Non
     which HYPR.__init__ raises as a ValueError and `hyprgen train` reports as an option error."""
     if backend not in BACKENDS:
         return f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}"
+    if backend == "triton" and not triton_support.AVAILABLE:
+        return triton_support.MISSING
     if trace_dtype not in (None, torch.float32) and not (backend == "triton" and trace_dtype == torch.bfloat16):
         return (f"trace_dtype {trace_dtype} is not supported with backend={backend!r} "
                 "(float32; bfloat16 with backend='triton')")
