@@ -23,24 +23,16 @@ import torch.multiprocessing as mp
 import hyprgen
 from hyprgen.runtime import distributed
 
-SPENT = [0.0]
+from .stopwatch import Stopwatch
 
-
-def timed(fn):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            SPENT[0] += time.perf_counter() - start
-    return wrapper
+STOPWATCH = Stopwatch()   # seconds inside the wrapped calls
 
 
 def worker(rank: int, args, init_file: str, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    distributed.DataParallel.total = timed(distributed.DataParallel.total)
-    distributed.DataParallel.sum_gradients = timed(distributed.DataParallel.sum_gradients)
+    distributed.DataParallel.total = STOPWATCH.wrap(distributed.DataParallel.total)
+    distributed.DataParallel.sum_gradients = STOPWATCH.wrap(distributed.DataParallel.sum_gradients)
     gen = torch.Generator().manual_seed(0)
     net = hyprgen.RSNN(16, args.hidden, 4, seed=0)
     x = torch.bernoulli(torch.full((args.batch, args.steps, 16), 0.1), generator=gen)
@@ -51,11 +43,11 @@ def worker(rank: int, args, init_file: str, out: str) -> None:
     walls, inside = [], []
     for _ in range(args.reps):
         net.zero_grad(set_to_none=True)
-        SPENT[0] = 0.0
+        STOPWATCH.seconds = 0.0
         start = time.perf_counter()
         learner.step(x[half], y[half])
         walls.append(time.perf_counter() - start)
-        inside.append(SPENT[0])
+        inside.append(STOPWATCH.seconds)
     if rank == 0:
         with open(out, "w") as f:
             json.dump({"step_s": statistics.median(walls), "collectives_s": statistics.median(inside),

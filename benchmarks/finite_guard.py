@@ -21,23 +21,15 @@ import torch
 import hyprgen
 from hyprgen.runtime import BPTT, HYPR, bptt, hypr
 
-GUARD_SPENT = [0.0]   # seconds inside the guard's checks since the last reset
+from .stopwatch import Stopwatch
 
-
-def timed(fn):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            GUARD_SPENT[0] += time.perf_counter() - start
-    return wrapper
+STOPWATCH = Stopwatch()   # seconds inside the wrapped calls
 
 
 def time_the_guard() -> None:
     """Wrap the checks that the learners call (HYPR per chunk, BPTT per sequence) with the timer."""
-    hypr.HYPR._check_chunk = timed(hypr.HYPR._check_chunk)
-    bptt.check_sequence = timed(bptt.check_sequence)
+    hypr.HYPR._check_chunk = STOPWATCH.wrap(hypr.HYPR._check_chunk)
+    bptt.check_sequence = STOPWATCH.wrap(bptt.check_sequence)
 
 
 def learner(method: str, net, chunk: int, check: bool):
@@ -60,12 +52,12 @@ def measure(args) -> dict:
         for _ in range(args.reps):
             for check in (True, False):
                 net.zero_grad(set_to_none=True)
-                GUARD_SPENT[0] = 0.0
+                STOPWATCH.seconds = 0.0
                 start = time.perf_counter()
                 learners[check].step(x, y)
                 times[check].append(time.perf_counter() - start)
                 if check:
-                    inside.append(GUARD_SPENT[0] / times[check][-1])
+                    inside.append(STOPWATCH.seconds / times[check][-1])
         on, off = statistics.median(times[True]), statistics.median(times[False])
         results[method] = {"on_s": on, "off_s": off, "overhead": on / off - 1, "in_guard": statistics.median(inside),
                            "times_on": times[True], "times_off": times[False], "in_guard_each": inside}

@@ -86,3 +86,21 @@ def flip_bytes_in_the_middle(path: Path, count: int = 64) -> str:
     data[start:start + count] = bytes(b ^ 0xFF for b in data[start:start + count])
     path.write_bytes(bytes(data))
     return hit
+
+
+def tiny_run_argv(epochs: int, batches: int) -> list[str]:
+    """`hyprgen train` options of a run of a few seconds: the cue task at delay 10, 8 hidden neurons."""
+    return ["--epochs", str(epochs), "--epoch-batches", str(batches), "--delay", "10", "--hidden", "8",
+            "--batch-size", "4", "--test-samples", "8", "--chunk", "7", "--quiet", "--no-plots"]
+
+
+def prepared_trainer(argv: list[str]):
+    """The Trainer `hyprgen train ARGV` would run, begun (not run)."""
+    import argparse
+
+    from hyprgen.train.options import add_arguments
+    from hyprgen.train.trainer import prepare
+
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    return prepare(ap.parse_args(argv))

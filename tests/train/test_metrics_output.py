@@ -1,7 +1,6 @@
 """What a run writes besides its checkpoint: metrics.jsonl as strict JSON (a NaN loss read by a
 parser that refuses NaN, then read back as NaN), and --tensorboard's event files read back by
 TensorBoard's own reader against the metrics.jsonl of the same run, fresh and resumed."""
-import argparse
 import json
 import math
 import sys
@@ -11,19 +10,16 @@ import pytest
 
 from hyprgen.cli import main
 from hyprgen.train.metrics import TENSORBOARD_MISSING, MetricsLog, decode, encode
-from hyprgen.train.options import add_arguments
-from hyprgen.train.trainer import prepare
 
-TINY = ["--epochs", "2", "--epoch-batches", "3", "--delay", "10", "--hidden", "8", "--batch-size", "4",
-        "--test-samples", "8", "--chunk", "7", "--quiet", "--no-plots"]
+from ..helpers import prepared_trainer, tiny_run_argv
+
+TINY = tiny_run_argv(epochs=2, batches=3)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trainer(argv):
-    ap = argparse.ArgumentParser()
-    add_arguments(ap)
-    return prepare(ap.parse_args([*TINY, *argv]))
+    return prepared_trainer([*TINY, *argv])
 
 
 def strict(line: str) -> dict:

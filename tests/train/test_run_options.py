@@ -1,7 +1,6 @@
 """The options that the accuracy study needs from `hyprgen train` (and any run may use): the data's
 seed, the evaluation batch, an initial evaluation, a per-step linear LR decay, parameter draws from a
 generator of their own, a time limit and a stop on non-finite losses; the learner options' rules."""
-import argparse
 import math
 
 import pytest
@@ -12,19 +11,16 @@ from hyprgen.errors import HyprgenError
 from hyprgen.runtime import BPTT
 from hyprgen.train import assemble, checkpoint
 from hyprgen.train.evaluation import evaluate
-from hyprgen.train.options import add_arguments
-from hyprgen.train.trainer import prepare
 
-TINY = ["--epochs", "1", "--epoch-batches", "3", "--delay", "10", "--hidden", "8", "--batch-size", "4",
-        "--test-samples", "8", "--chunk", "7", "--quiet", "--no-plots"]
+from ..helpers import prepared_trainer, tiny_run_argv
+
+TINY = tiny_run_argv(epochs=1, batches=3)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trainer(argv):
-    ap = argparse.ArgumentParser()
-    add_arguments(ap)
-    return prepare(ap.parse_args([*TINY, *argv]))
+    return prepared_trainer([*TINY, *argv])
 
 
 def trained(argv):
