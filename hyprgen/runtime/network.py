@@ -18,7 +18,7 @@ from torch import nn
 from .. import __version__
 from ..contract import IR_VERSION
 from ..errors import HyprgenError, ShapeError
-from .neuron import clamp_param_, init_dict, resolve, sample_param
+from .neuron import NeuronRef, clamp_param_, init_dict, resolve, sample_param
 
 
 class LinearNeuron:
@@ -64,7 +64,10 @@ class LayerState:
 
 class Layer(nn.Module):
     """shared_params: each neuron parameter is one value for all n neurons (a [1] Parameter, seen as
-    [n] by the steps), e.g. one τ_out for the whole readout."""
+    [n] by the steps), e.g. one τ_out for the whole readout.
+
+    Pickled (copy.deepcopy, torch.save of a whole network, multiprocessing) with its generated neuron
+    module as a NeuronRef (runtime/neuron.py): by name or spec path, re-resolved on unpickling."""
 
     def __init__(self, n_in: int, n: int, neuron: ModuleType, recurrent: bool, generator=None,
                  weight_scale: float = 1.0, param_init: dict[str, dict] | None = None, shared_params: bool = False):
@@ -118,6 +121,17 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.neuron.META['name']}, n_in={self.n_in}, n={self.n}, recurrent={self.recurrent}"
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        if not isinstance(self.neuron, LinearNeuron):
+            state["neuron"] = NeuronRef.of(self.neuron, f"a layer of {self.neuron.META['name']} neurons")
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state["neuron"], NeuronRef):
+            state = {**state, "neuron": state["neuron"].resolve()}
+        super().__setstate__(state)
 
 
 def hidden_param_init(param_init: Mapping[str, object] | None, neurons: Sequence[ModuleType]) -> dict[str, dict]:
@@ -174,6 +188,12 @@ class RSNN(nn.Module):
         for layer in self.layers:
             layer.clamp_()
 
+    def __getstate__(self) -> dict:
+        for i, layer in enumerate(self.layers):   # what the layers will say, but with the layer's index
+            if not isinstance(layer.neuron, LinearNeuron):
+                NeuronRef.of(layer.neuron, f"layer {i}")
+        return super().__getstate__()
+
     def init_state(self, batch: int) -> list[LayerState]:
         return [layer.init_state(batch) for layer in self.layers]
 
@@ -221,3 +241,9 @@ class RSNN(nn.Module):
         if record:
             return h.transpose(0, 1), new_state, recorded
         return h.transpose(0, 1), new_state
+
+
+# What a whole pickled RSNN (torch.save(net)) holds besides tensors and plain values: the classes to
+# allow for torch.load(weights_only=True), `with torch.serialization.safe_globals(PICKLE_GLOBALS):`.
+# Loading still resolves each layer's neuron by name or spec path, and loading a spec runs it.
+PICKLE_GLOBALS = (RSNN, Layer, LinearNeuron, NeuronRef, nn.ModuleList, nn.ParameterDict)

@@ -1,0 +1,145 @@
+"""An RSNN behaves like an nn.Module: deepcopy, torch.save of the whole network and pickling into a
+fresh process give a network whose forward equals the original's (the layers hold their neuron by
+name or spec path, re-resolved on unpickling); torch.autocast around HYPR; the loss compiles in one
+graph."""
+import copy
+import io
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import hyprgen
+from hyprgen import loader, paths
+from hyprgen.errors import HyprgenError
+from hyprgen.runtime.network import PICKLE_GLOBALS, LinearNeuron
+
+ROOT = Path(__file__).parents[2]
+
+
+def user_spec(folder: Path) -> Path:
+    """A user neuron: the shipped LIF renamed, in a spec file of its own."""
+    path = folder / "my_lif.py"
+    path.write_text((paths.neurons_dir() / "lif.py").read_text().replace('Neuron("lif"', 'Neuron("my_lif"'))
+    return path
+
+
+NETWORKS = {
+    "shipped": lambda tmp: hyprgen.RSNN(5, [6, 4], 3, neuron="brf", seed=0),
+    "shipped_module": lambda tmp: hyprgen.RSNN(5, [6], 3, neuron=hyprgen.load("alif"), readout="linear", seed=0),
+    "user_spec": lambda tmp: hyprgen.RSNN(5, [6], 3, neuron=str(user_spec(tmp)), seed=0),
+    "user_module": lambda tmp: hyprgen.RSNN(5, [6], 3, neuron=hyprgen.load(user_spec(tmp)), shared_readout=True,
+                                            seed=0),
+}
+
+
+def outputs(net, x):
+    with torch.no_grad():
+        return net(x)[0]
+
+
+@pytest.fixture(params=NETWORKS, ids=list(NETWORKS))
+def network(request, tmp_path):
+    torch.manual_seed(1)
+    return NETWORKS[request.param](tmp_path), torch.rand(2, 9, 5)
+
+
+def test_deepcopy_gives_an_equal_independent_network(network):
+    net, x = network
+    twin = copy.deepcopy(net)
+    torch.testing.assert_close(outputs(twin, x), outputs(net, x), rtol=0, atol=0)
+    for copied, layer in zip(twin.layers, net.layers):   # the same generated module (not re-imported)
+        assert copied.neuron is layer.neuron or isinstance(copied.neuron, LinearNeuron)
+    with torch.no_grad():
+        twin.layers[0].W_in.add_(1.0)
+    assert not torch.equal(twin.layers[0].W_in, net.layers[0].W_in)
+
+
+def test_whole_network_save_and_load(network):
+    net, x = network
+    buffer = io.BytesIO()
+    torch.save(net, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    torch.testing.assert_close(outputs(loaded, x), outputs(net, x), rtol=0, atol=0)
+
+
+def test_whole_network_load_with_weights_only_and_the_safe_globals(network):
+    net, x = network
+    buffer = io.BytesIO()
+    torch.save(net, buffer)
+    buffer.seek(0)
+    with pytest.raises(Exception, match="weights_only"):
+        torch.load(buffer, weights_only=True)
+    buffer.seek(0)
+    with torch.serialization.safe_globals(PICKLE_GLOBALS):
+        loaded = torch.load(buffer, weights_only=True)
+    torch.testing.assert_close(outputs(loaded, x), outputs(net, x), rtol=0, atol=0)
+
+
+def test_a_state_dict_round_trip_still_needs_no_unpickling(network):
+    net, x = network
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    buffer.seek(0)
+    twin = copy.deepcopy(net)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.zero_()
+    twin.load_state_dict(torch.load(buffer, weights_only=True))
+    torch.testing.assert_close(outputs(twin, x), outputs(net, x), rtol=0, atol=0)
+
+
+def unpickle_in_a_fresh_process(net, x, folder: Path) -> subprocess.CompletedProcess:
+    """pickle.loads of `net` in a new Python that has loaded no neuron module, then its forward on x
+    compared with this process's (torch.equal)."""
+    torch.save({"net": pickle.dumps(net), "x": x, "y": outputs(net, x)}, folder / "sent.pt")
+    script = f"""
+import pickle, sys, torch
+sent = torch.load({str(folder / 'sent.pt')!r}, weights_only=True)
+assert not any(name.startswith(("hyprgen.generated.", "hyprgen_cache_")) for name in sys.modules)
+net = pickle.loads(sent["net"])
+with torch.no_grad():
+    y = net(sent["x"])[0]
+assert torch.equal(y, sent["y"]), (y - sent["y"]).abs().max()
+print("forward equal")
+"""
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("kind", ["shipped", "user_spec"])
+def test_unpickled_in_a_fresh_process_that_never_loaded_the_neuron(kind, tmp_path):
+    torch.manual_seed(1)
+    done = unpickle_in_a_fresh_process(NETWORKS[kind](tmp_path), torch.rand(2, 9, 5), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "forward equal" in done.stdout
+
+
+def test_unpickling_refuses_a_spec_that_changed(tmp_path):
+    """Another process re-resolves the spec path: a spec edited since gives another neuron, refused."""
+    net = NETWORKS["user_spec"](tmp_path)
+    spec = tmp_path / "my_lif.py"
+    saved = pickle.dumps(net)
+    spec.write_text(spec.read_text().replace("uniform(5, 25)", "uniform(5, 30)"))
+    (tmp_path / "saved.pkl").write_bytes(saved)
+    script = f"import pickle; pickle.loads(open({str(tmp_path / 'saved.pkl')!r}, 'rb').read())"
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "changed since the network was pickled" in done.stderr and "state_dict" in done.stderr, done.stderr
+
+
+def test_a_module_hyprgen_did_not_load_is_refused_when_pickled(tmp_path):
+    """A generated module imported by hand (here: a copy of a shipped one) cannot be found again by an
+    unpickling process: pickling says what to pass instead."""
+    copied = tmp_path / "brf.py"
+    copied.write_text((paths.generated_dir() / "brf.py").read_text())
+    module = loader.import_file(copied, "by_hand_brf")
+    try:
+        net = hyprgen.RSNN(5, [6], 3, neuron=module, seed=0)
+        with pytest.raises(HyprgenError, match=r"layer 0: .*'brf'.*not loaded by hyprgen.*neuron='brf'.*state_dict"):
+            copy.deepcopy(net)
+    finally:
+        del sys.modules["by_hand_brf"]
