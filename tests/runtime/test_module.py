@@ -17,6 +17,8 @@ from hyprgen import loader, paths
 from hyprgen.errors import HyprgenError
 from hyprgen.runtime.network import PICKLE_GLOBALS, LinearNeuron
 
+from ..helpers import active_network, assert_grads_close, cue_targets, grads_of
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -143,3 +145,29 @@ def test_a_module_hyprgen_did_not_load_is_refused_when_pickled(tmp_path):
             copy.deepcopy(net)
     finally:
         del sys.modules["by_hand_brf"]
+
+
+# -- torch.autocast ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_hypr_refuses_autocast_in_one_line_and_leaves_the_gradients(dtype):
+    """Autocast would round every synaptic current to bfloat16/float16 and so move spikes
+    (benchmarks/autocast_spikes.py); HYPR says so before it touches .grad or the stream."""
+    net, x = active_network("brf", hidden=(6,), dtype=torch.float32)
+    y = cue_targets(x.shape[0], x.shape[1], net.n_out)
+    learner = hyprgen.HYPR(net, chunk=4)
+    learner.step(x, y)
+    before = grads_of(net)
+    for call in (lambda: learner.step(x, y), lambda: learner.step_pieces([(x, y)]),
+                 lambda: learner.stream(x, y, None)):
+        with torch.autocast("cpu", dtype=dtype), pytest.raises(ValueError) as refused:
+            call()
+        assert "\n" not in str(refused.value)
+        assert "HYPR does not run under torch.autocast" in str(refused.value)
+        assert "enabled=False" in str(refused.value)
+        assert_grads_close(grads_of(net), before, rel=0)
+    net.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=dtype), torch.autocast("cpu", enabled=False):   # what the message says
+        learner.step(x, y)
+    assert_grads_close(grads_of(net), before, rel=0)
