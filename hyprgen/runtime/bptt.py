@@ -19,10 +19,9 @@ class BPTT(Learner):
 
     def step(self, x: torch.Tensor, target: torch.Tensor, optimizer=None, mask: torch.Tensor | None = None) -> StepResult:
         self._prepare(x, target, mask, optimizer)
-        normalizer = losses.default_normalizer(self.loss, target, mask, self.net.n_out)
         with torch.enable_grad():
             y, final = self.net(x, differentiable=True, detach_recurrent=self.detach_recurrent)
-            loss = losses.loss_sum(self.loss, y, target, mask) / normalizer
+            loss = losses.mean_loss(self.loss, y, target, mask)
             loss.backward()
         if self.check_finite:
             check_sequence(self.net, x, y.detach(), loss.detach(), [s.detach() for s in final],

@@ -15,6 +15,7 @@ import torch
 import hyprgen
 from hyprgen import loader, paths
 from hyprgen.errors import HyprgenError
+from hyprgen.runtime import losses
 from hyprgen.runtime.network import PICKLE_GLOBALS, LinearNeuron
 
 from ..helpers import active_network, assert_grads_close, cue_targets, grads_of
@@ -171,3 +172,106 @@ def test_hypr_refuses_autocast_in_one_line_and_leaves_the_gradients(dtype):
     with torch.autocast("cpu", dtype=dtype), torch.autocast("cpu", enabled=False):   # what the message says
         learner.step(x, y)
     assert_grads_close(grads_of(net), before, rel=0)
+
+
+# -- torch.compile -----------------------------------------------------------------------------------
+
+
+def loss_cases():
+    gen = torch.Generator().manual_seed(3)
+    for dtype in (torch.float32, torch.float64):
+        y = torch.randn(3, 8, 4, generator=gen, dtype=dtype)
+        yield "ce", y, cue_targets(3, 8, 4), None
+        yield "ce", y, torch.full((3, 8), -100), None                       # nothing labelled: normalizer 1
+        yield "mse", y, torch.randn(3, 8, 4, generator=gen, dtype=dtype), None
+        yield "mse", y, torch.randn(3, 8, 4, generator=gen, dtype=dtype), torch.rand(3, 8, generator=gen) > 0.5
+
+
+def test_the_mean_loss_compiles_in_one_graph_and_is_the_eager_loss_to_the_bit():
+    """losses.mean_loss (BPTT's loss, the evaluation's) has no .item(): torch.compile captures it whole
+    (fullgraph=True raises at a graph break); value and gradient are those of loss_sum / default_normalizer."""
+    compiled = torch.compile(losses.mean_loss, fullgraph=True, backend="eager")
+    for kind, y, target, mask in loss_cases():
+        y_old, y_new = y.clone().requires_grad_(), y.clone().requires_grad_()
+        old = losses.loss_sum(kind, y_old, target, mask) / losses.default_normalizer(kind, target, mask, y.shape[-1])
+        new = losses.mean_loss(kind, y_new, target, mask)
+        old.backward()
+        new.backward()
+        assert new.dtype == old.dtype and torch.equal(new, old), (kind, new, old)
+        assert torch.equal(y_new.grad, y_old.grad)
+        assert torch.equal(compiled(kind, y, target, mask), old.detach())
+
+
+def inference_network():
+    net, x = active_network("brf", hidden=(6,), T=13, dtype=torch.float32)
+    return net, x
+
+
+def assert_forward_equal(got, ref):
+    (y, state), (y_ref, state_ref) = got, ref
+    assert torch.equal(y, y_ref)
+    for s, s_ref in zip(state, state_ref):
+        assert torch.equal(s.o, s_ref.o) and all(torch.equal(a, b) for a, b in zip(s.r, s_ref.r))
+
+
+@pytest.mark.parametrize("how", ["torch.compile", "RSNN.compile"])
+def test_the_inference_forward_compiles_in_one_graph(how):
+    """No graph break in RSNN.forward (the input's NaN check is skipped when compiled): fullgraph=True
+    compiles, unrolled (torch.compile(net)) or as one scan per layer (net.compile()); with aot_eager
+    (dynamo and AOT autograd, no code generation) the outputs and states are the eager ones to the bit."""
+    net, x = inference_network()
+    with torch.no_grad():
+        explained = torch._dynamo.explain(net)(x)
+        assert explained.graph_break_count == 0, explained.break_reasons
+        reference = net(x)
+        if how == "torch.compile":
+            compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
+        else:
+            net.compile(backend="aot_eager")
+            compiled = net
+        assert_forward_equal(compiled(x), reference)
+
+
+def captured_sizes(compile_, lengths) -> list[int]:
+    """The number of nodes in the graph dynamo captures for each sequence length (static shapes)."""
+    net, _ = inference_network()
+    graphs = []
+    compiled = compile_(net, lambda gm, inputs: graphs.append(gm) or gm.forward)
+    with torch.no_grad():
+        for T in lengths:
+            compiled(torch.rand(2, T, net.n_in))
+    return [len(gm.graph.nodes) for gm in graphs]
+
+
+def test_compiled_by_rsnn_compile_the_graph_does_not_grow_with_t():
+    """What the compile time follows: net.compile() captures a graph of one size for any T (each layer's
+    steps one scan); torch.compile(net) unrolls the loop, a graph that grows with T."""
+    def scanned(net, backend):
+        net.compile(backend=backend, dynamic=False)
+        return net
+
+    sizes = captured_sizes(scanned, (5, 40))
+    assert len(sizes) == 2 and sizes[0] == sizes[1], sizes
+    unrolled = captured_sizes(lambda net, backend: torch.compile(net, backend=backend, dynamic=False), (5, 40))
+    assert unrolled[1] > 5 * unrolled[0], unrolled
+
+
+def test_rsnn_compile_with_gradients_unrolls_and_a_copy_is_not_compiled():
+    net, x = inference_network()
+    y_ref = net(x)[0]
+    net.compile(backend="aot_eager")
+    assert torch.equal(net(x)[0], y_ref)          # gradients on: the unrolled loop
+    twin = copy.deepcopy(net)
+    assert twin._compiled_call_impl is None and not twin._scan_when_compiled
+    with torch.no_grad():
+        assert torch.equal(twin(x)[0], y_ref)
+
+
+def test_the_inductor_compiled_inference_forward_equals_the_eager_one():
+    """torch's scan is a prototype: the code inductor generates for it (net.compile(), the default
+    backend) is checked against the eager loop."""
+    net, x = inference_network()
+    with torch.no_grad():
+        reference = net(x)
+        net.compile()
+        assert_forward_equal(net(x), reference)
