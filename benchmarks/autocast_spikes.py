@@ -1,5 +1,6 @@
 """What torch.autocast does to a spiking network's forward: the spike trains under bfloat16 and float16
-autocast against float32, per shipped neuron, beside float32 against float64 (why HYPR refuses autocast, docs/training.md).
+autocast against float32, per shipped neuron, beside float32 against float64 (why HYPR refuses
+autocast, docs/module.md).
 
     python -m benchmarks.autocast_spikes [--hidden 32] [--steps 120] [--batch 32] [--out FILE]
 
