@@ -52,9 +52,15 @@ def autocast_problem(device: torch.device) -> str | None:
     autocast changes the spike trains of 16-32 of 32 samples and the readout by 10-53 % for every shipped
     neuron, where float32 against float64 changes none (benchmarks/autocast_spikes.py). The traces and
     the merge, where HYPR spends its time, are float32 regardless: autocast would buy little."""
-    if not torch.is_autocast_enabled(device.type):
+    try:
+        enabled, dtype = torch.is_autocast_enabled(device.type), torch.get_autocast_dtype(device.type)
+    except (TypeError, AttributeError):   # torch < 2.4: one function per device type
+        cpu = device.type == "cpu"
+        enabled = torch.is_autocast_cpu_enabled() if cpu else torch.is_autocast_enabled()
+        dtype = torch.get_autocast_cpu_dtype() if cpu else torch.get_autocast_gpu_dtype()
+    if not enabled:
         return None
-    return (f"HYPR does not run under torch.autocast ({torch.get_autocast_dtype(device.type)} on {device.type}): "
+    return (f"HYPR does not run under torch.autocast ({dtype} on {device.type}): "
             "reduced-precision currents move threshold crossings and change the spike trains "
             "(benchmarks/autocast_spikes.py); call it outside the autocast region or inside "
             f"`with torch.autocast('{device.type}', enabled=False):` (for half-size traces: backend='triton', "
