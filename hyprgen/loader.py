@@ -6,6 +6,8 @@ cache, hyprgen/compiler/build.py) or a shipped module whose spec or hyprgen vers
 into the cache, with a warning). The Triton kernels of a module are the <name>_triton.py beside it.
 Every generated file is imported only after its content matches the sha256 in its first line
 (contract.seal_problem), and what runs is the text that was checked (no second read, no bytecode).
+`source(module)` is what `load` was given for a module it returned (a name, or a spec file's absolute
+path): what another process passes to `load` to get the same neuron (runtime/neuron.py NeuronRef).
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from .contract import KERNEL_STAGES, TRITON_MODULE_API, TRITON_SUFFIX, kernel_na
 from .errors import GeneratedFileError, HyprgenError, SpecError
 from .paths import cache_root, generated_dir, neurons_dir, shipped_specs
 
+_SOURCES: dict[str, str] = {}   # sys.modules name of a module `load` returned → the name or spec path it was given
+
 
 def load(name_or_path: str | Path) -> ModuleType:
     """The generated torch module of a shipped neuron (by name) or of a spec file (by path)."""
@@ -31,7 +35,7 @@ def load(name_or_path: str | Path) -> ModuleType:
         spec_path = Path(text).resolve()
         if not spec_path.is_file():
             raise SpecError("spec file not found", text)
-        return _built(spec_path)
+        return _remember(_built(spec_path), str(spec_path))
     spec_path = neurons_dir() / f"{text}.py"
     if not spec_path.is_file():
         names = ", ".join(p.stem for p in shipped_specs())
@@ -42,10 +46,22 @@ def load(name_or_path: str | Path) -> ModuleType:
         meta = module.META
         if meta["spec_hash"] == spec_hash(spec_path.read_text(encoding="utf-8")) and \
                 meta["hyprgen_version"] == __version__:
-            return module
+            return _remember(module, text)
         warnings.warn(f"generated/{text}.py is stale (spec or hyprgen version changed); using a cached rebuild. "
                       "Run `hyprgen build --all` to update it.", stacklevel=2)
-    return _built(spec_path)
+    return _remember(_built(spec_path), text)
+
+
+def source(module: ModuleType) -> str | None:
+    """The name or spec path (absolute) that `load` was given for `module`; None for a module `load`
+    did not return in this process (one imported by hand)."""
+    name = getattr(module, "__name__", None)
+    return _SOURCES.get(name) if sys.modules.get(name) is module else None
+
+
+def _remember(module: ModuleType, given: str) -> ModuleType:
+    _SOURCES[module.__name__] = given
+    return module
 
 
 def load_kernels(neuron: ModuleType) -> ModuleType:

@@ -20,11 +20,13 @@ class BPTT(Learner):
 
     def step(self, x: torch.Tensor, target: torch.Tensor, optimizer=None, mask: torch.Tensor | None = None) -> StepResult:
         self._prepare(x, target, mask, optimizer)
-        normalizer = self._normalizer(target, mask, x)
+        # data-parallel: the whole batch's count (a host number); alone: mean_loss keeps it a tensor
+        normalizer = self._normalizer(target, mask, x) if self.parallel.active else None
         kept = self._set_aside_grads() if self.parallel.active else None
         with torch.enable_grad():
             y, final = self.net(x, differentiable=True, detach_recurrent=self.detach_recurrent)
-            loss = losses.loss_sum(self.loss, y, target, mask) / normalizer
+            loss = (losses.mean_loss(self.loss, y, target, mask) if normalizer is None
+                    else losses.loss_sum(self.loss, y, target, mask) / normalizer)
             loss.backward()
         if self.check_finite:
             check_sequence(self.net, x, y.detach(), loss.detach(), [s.detach() for s in final],

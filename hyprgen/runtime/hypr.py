@@ -48,6 +48,28 @@ def option_problem(backend: str = "torch", trace_dtype: torch.dtype | None = Non
     return None
 
 
+def autocast_problem(device: torch.device) -> str | None:
+    """Why HYPR does not run here (None when it does): under torch.autocast every synaptic current would
+    be rounded to bfloat16/float16 (the GEMMs W_in x, W_rec o) while the state stays float32, and a
+    current rounded across a threshold moves a spike: at the demo size (32 neurons, 120 steps) bfloat16
+    autocast changes the spike trains of 16-32 of 32 samples and the readout by 10-53 % for every shipped
+    neuron, where float32 against float64 changes none (benchmarks/autocast_spikes.py). The traces and
+    the merge, where HYPR spends its time, are float32 regardless: autocast would buy little."""
+    try:
+        enabled, dtype = torch.is_autocast_enabled(device.type), torch.get_autocast_dtype(device.type)
+    except (TypeError, AttributeError):   # torch < 2.4: one function per device type
+        cpu = device.type == "cpu"
+        enabled = torch.is_autocast_cpu_enabled() if cpu else torch.is_autocast_enabled()
+        dtype = torch.get_autocast_cpu_dtype() if cpu else torch.get_autocast_gpu_dtype()
+    if not enabled:
+        return None
+    return (f"HYPR does not run under torch.autocast ({dtype} on {device.type}): "
+            "reduced-precision currents move threshold crossings and change the spike trains "
+            "(benchmarks/autocast_spikes.py); call it outside the autocast region or inside "
+            f"`with torch.autocast('{device.type}', enabled=False):` (for half-size traces: backend='triton', "
+            "trace_dtype=torch.bfloat16)")
+
+
 # the batch axis of each ChunkSweep field (ops/p_stage.py)
 SWEEP_BATCH_AXIS = {"q0": 0, "g": 1, "E": 1, "Phi": 0, "theta_grad": 0, "Theta_in": 0}
 
@@ -132,6 +154,7 @@ class HYPR(Learner):
     def step(self, x: torch.Tensor, target: torch.Tensor, optimizer=None, mask: torch.Tensor | None = None) -> StepResult:
         """Sequence mode: accumulate the gradient of the whole sequence x [B, T, n_in] into .grad,
         then (if given) one optimizer step. State and traces start from zero."""
+        self._refuse_autocast()
         self._prepare(x, target, mask, optimizer)
         normalizer = self._normalizer(target, mask, x)
         return self.step_pieces([(x, target, mask)], optimizer, normalizer, keep_outputs=True)
@@ -150,6 +173,7 @@ class HYPR(Learner):
         known only after the last piece: the gradient of this call is scaled by it then (gradients
         already in .grad are kept apart and added back). keep_outputs=False returns outputs=None.
         """
+        self._refuse_autocast()
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
         unnormalized = normalizer is None   # scaled at the end, by the count of every piece (and process)
@@ -188,6 +212,7 @@ class HYPR(Learner):
         gets its own loss (normalized within the chunk) and an optimizer step; state and traces carry
         over to the next call (reset with `reset_stream`). Returns the loss of this call's outputs over
         its labelled steps (the chunk losses weighted by their labelled terms; 0 if none is labelled)."""
+        self._refuse_autocast()
         self.net.check_input(x)
         losses.check_target(self.loss, (x.shape[0], x.shape[1], self.net.n_out), target, mask)
         if self._stream is None or self._stream[0][0].o.shape[0] != x.shape[0]:
@@ -280,6 +305,11 @@ class HYPR(Learner):
         if state is not None and state[0].o.shape[0] != x.shape[0]:
             raise ShapeError(f"piece {k} has batch size {x.shape[0]}, the sequence started with {state[0].o.shape[0]}")
         return x, target, mask
+
+    def _refuse_autocast(self) -> None:
+        problem = autocast_problem(self.net.layers[0].W_in.device)
+        if problem is not None:
+            raise ValueError(problem)
 
     def _check_backend(self, x: torch.Tensor) -> None:
         if self.backend == "triton" and x.dtype != torch.float32:

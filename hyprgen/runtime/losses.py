@@ -7,6 +7,8 @@ Reductions (every learner uses the same ones, so their gradients compare):
   outputs and (b, t), divided by `normalizer` (default: the number of counted (b, t) times n_out).
 HYPR's sequence mode passes the normalizer of the whole sequence to every chunk, so its gradient
 is that of the mean over the sequence; streaming mode normalizes each chunk on its own.
+`mean_loss` is loss_sum over the default normalizer with the count kept a tensor: no host sync and,
+under torch.compile, one graph (counted_terms' float is a .item(), where the graph would break).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 
 from ..contract import IGNORE_INDEX
 from ..errors import ShapeError
+
 LOSSES = ("ce", "mse")
 
 
@@ -64,6 +67,19 @@ def loss_sum(kind: str, y: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     if mask is not None:
         err = err * mask[..., None].to(err.dtype)
     return err.sum()
+
+
+def mean_loss(kind: str, y: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """loss_sum / default_normalizer, the count a tensor: the same value (a float32 loss divides by the
+    count in float32 either way; a bfloat16/float16 one in float32, rounded after). y: [B, T, n_out]."""
+    if kind == "ce":
+        count = (target != IGNORE_INDEX).sum()
+    else:
+        count = target.shape[0] * target.shape[1] if mask is None else mask.sum()
+        count = count * y.shape[-1]
+    total = loss_sum(kind, y, target, mask)
+    count = torch.as_tensor(count, device=y.device).clamp(min=1).to(torch.promote_types(total.dtype, torch.float32))
+    return (total / count).to(total.dtype)
 
 
 def learning_signal(kind: str, y: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,

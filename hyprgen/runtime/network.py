@@ -18,7 +18,12 @@ from torch import nn
 from .. import __version__
 from ..contract import IR_VERSION
 from ..errors import HyprgenError, ShapeError
-from .neuron import clamp_param_, init_dict, resolve, sample_param
+from .neuron import NeuronRef, clamp_param_, init_dict, resolve, sample_param
+
+try:   # torch's scan (a prototype in torch 2.13): the loop over time of RSNN.compile's inference forward
+    from torch._higher_order_ops.scan import scan
+except ImportError:   # an older torch: RSNN.compile unrolls the loop too
+    scan = None
 
 
 class LinearNeuron:
@@ -64,7 +69,10 @@ class LayerState:
 
 class Layer(nn.Module):
     """shared_params: each neuron parameter is one value for all n neurons (a [1] Parameter, seen as
-    [n] by the steps), e.g. one τ_out for the whole readout."""
+    [n] by the steps), e.g. one τ_out for the whole readout.
+
+    Pickled (copy.deepcopy, torch.save of a whole network, multiprocessing) with its generated neuron
+    module as a NeuronRef (runtime/neuron.py): by name or spec path, re-resolved on unpickling."""
 
     def __init__(self, n_in: int, n: int, neuron: ModuleType, recurrent: bool, generator=None,
                  weight_scale: float = 1.0, param_init: dict[str, dict] | None = None, shared_params: bool = False):
@@ -118,6 +126,17 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.neuron.META['name']}, n_in={self.n_in}, n={self.n}, recurrent={self.recurrent}"
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        if not isinstance(self.neuron, LinearNeuron):
+            state["neuron"] = NeuronRef.of(self.neuron, f"a layer of {self.neuron.META['name']} neurons")
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state["neuron"], NeuronRef):
+            state = {**state, "neuron": state["neuron"].resolve()}
+        super().__setstate__(state)
 
 
 def hidden_param_init(param_init: Mapping[str, object] | None, neurons: Sequence[ModuleType]) -> dict[str, dict]:
@@ -174,6 +193,29 @@ class RSNN(nn.Module):
         for layer in self.layers:
             layer.clamp_()
 
+    _scan_when_compiled = False   # set by compile()
+
+    def compile(self, **kwargs) -> None:
+        """nn.Module.compile (torch.compile of the forward, in place: `net` stays an RSNN that the
+        learners take) with fullgraph=True by default. Then the forward without gradients (under
+        torch.no_grad or inference_mode) runs each layer's T steps as one scan, traced once, so that
+        compiling takes about as long for any T; torch.compile(net) unrolls the loop instead, and
+        its compile time grows with T (benchmarks/compile_time.py, docs/module.md). The scan needs
+        fullgraph=True: torch 2.13's inductor lowers it through a .item() that only a whole-graph
+        compile allows. With gradients the loop stays unrolled (inductor's gradient of a scan is
+        wrong in torch 2.13: NaN for BRF, off by 0.6 for ALIF)."""
+        kwargs.setdefault("fullgraph", True)
+        self._scan_when_compiled = bool(kwargs["fullgraph"]) and scan is not None
+        super().compile(**kwargs)
+
+    def __getstate__(self) -> dict:
+        for i, layer in enumerate(self.layers):   # what the layers will say, but with the layer's index
+            if not isinstance(layer.neuron, LinearNeuron):
+                NeuronRef.of(layer.neuron, f"layer {i}")
+        state = super().__getstate__()   # without the compiled forward (nn.Module's rule), so without its scan
+        state.pop("_scan_when_compiled", None)
+        return state
+
     def init_state(self, batch: int) -> list[LayerState]:
         return [layer.init_state(batch) for layer in self.layers]
 
@@ -189,7 +231,8 @@ class RSNN(nn.Module):
             raise ShapeError(f"input has an empty batch or time axis: shape {tuple(x.shape)}")
         if x.dtype != ref.dtype or x.device != ref.device:
             raise ShapeError(f"input is {x.dtype} on {x.device}, the network is {ref.dtype} on {ref.device}")
-        if not torch.isfinite(x).all():
+        # not in a compiled forward: a branch on a tensor's value would split torch.compile's graph
+        if not torch.compiler.is_compiling() and not torch.isfinite(x).all():
             raise ValueError("input contains NaN or inf values")
         if state is not None and state[0].o.shape[0] != x.shape[0]:
             raise ShapeError(f"carried state has batch size {state[0].o.shape[0]}, input has {x.shape[0]}")
@@ -201,6 +244,9 @@ class RSNN(nn.Module):
 
         differentiable=True uses the surrogate-injected step (for BPTT); detach_recurrent stops the
         gradient through W_rec's input o^{t-1} (the graph in which HYPR's gradient is exact).
+        Compiled by `compile` and run without gradients, each layer's steps are one scan (`scan_steps`);
+        otherwise compiled (torch.compile(net)), the loop over T is unrolled. The input's NaN/inf check
+        is left out when compiled (docs/module.md).
         """
         self.check_input(x, state)
         state = self.init_state(x.shape[0]) if state is None else state
@@ -209,15 +255,38 @@ class RSNN(nn.Module):
         for layer, s in zip(self.layers, state):
             step = layer.neuron.step_autograd if differentiable else layer.neuron.step
             ff, theta = layer.feedforward(h), layer.params_tuple()
-            r, o, outs = s.r, s.o, []
-            # unbind, not ff[t]: under autograd each indexing op would zero-fill a whole [T, B, n]
-            # gradient in the backward pass, making BPTT quadratic in T
-            for ff_t in ff.unbind(0):
-                r, o = step(r, layer.current(ff_t, o, detach_recurrent), theta)
-                outs.append(o)
-            h = torch.stack(outs)  # [T, B, n]
+            if self._scan_when_compiled and torch.compiler.is_compiling() and not torch.is_grad_enabled():
+                r, o, h = scan_steps(layer, step, ff, s, theta, detach_recurrent)
+            else:
+                r, o, outs = s.r, s.o, []
+                # unbind, not ff[t]: under autograd each indexing op would zero-fill a whole [T, B, n]
+                # gradient in the backward pass, making BPTT quadratic in T
+                for ff_t in ff.unbind(0):
+                    r, o = step(r, layer.current(ff_t, o, detach_recurrent), theta)
+                    outs.append(o)
+                h = torch.stack(outs)  # [T, B, n]
             new_state.append(LayerState(tuple(r), o))
             recorded.append(h.transpose(0, 1))
         if record:
             return h.transpose(0, 1), new_state, recorded
         return h.transpose(0, 1), new_state
+
+
+def scan_steps(layer: Layer, step, ff: torch.Tensor, s: LayerState, theta: tuple[torch.Tensor, ...],
+               detach_recurrent: bool):
+    """A layer's T steps as one torch scan (the forward's loop in RSNN.compile's forward without
+    gradients): the step is traced once instead of T times. Returns (r^T, o^T, o^1..o^T [T, B, n]).
+    The clones only keep scan's outputs from aliasing each other (its rule; an LI readout's state is
+    its output); the compiler removes them."""
+    def one_step(carry, ff_t):
+        r, o = step(carry[0], layer.current(ff_t, carry[1], detach_recurrent), theta)
+        return (tuple(x.clone() for x in r), o.clone()), o.clone()
+
+    (r, o), h = scan(one_step, (tuple(s.r), s.o), ff)
+    return r, o, h
+
+
+# What a whole pickled RSNN (torch.save(net)) holds besides tensors and plain values: the classes to
+# allow for torch.load(weights_only=True), `with torch.serialization.safe_globals(PICKLE_GLOBALS):`.
+# Loading still resolves each layer's neuron by name or spec path, and loading a spec runs it.
+PICKLE_GLOBALS = (RSNN, Layer, LinearNeuron, NeuronRef, nn.ModuleList, nn.ParameterDict)

@@ -1,7 +1,10 @@
-"""A generated neuron module as the runtime sees it: checked, with parameter init and clamps."""
+"""A generated neuron module as the runtime sees it: checked, with parameter init and clamps, and held
+by reference (`NeuronRef`) where a network is pickled."""
 from __future__ import annotations
 
 import math
+import sys
+from dataclasses import dataclass
 from types import ModuleType
 
 import torch
@@ -28,6 +31,49 @@ def resolve(neuron: str | ModuleType) -> ModuleType:
         raise HyprgenError(f"{getattr(neuron, '__name__', neuron)!r} is not a hyprgen neuron module "
                            f"(missing {', '.join(missing)})")
     return neuron
+
+
+@dataclass(frozen=True)
+class NeuronRef:
+    """A generated module as a pickle holds it (a module object cannot be pickled): where `load` finds it
+    again and what it must be. Layer.__getstate__ writes one, Layer.__setstate__ resolves it.
+
+    module: its sys.modules name (a deepcopy, or unpickling in the same process, takes the module
+    already loaded); source: the shipped name or the spec file's absolute path (a fresh process loads
+    it from there, the spec path through the build cache); meta: its META, which the module found
+    must equal (a spec edited since, or another hyprgen, would give parameters that do not fit)."""
+
+    module: str
+    source: str
+    meta: dict
+
+    @classmethod
+    def of(cls, neuron: ModuleType, where: str) -> NeuronRef:
+        given = loader.source(neuron)
+        if given is None:
+            name = neuron.META["name"]
+            raise HyprgenError(
+                f"{where}: cannot pickle neuron module '{name}' ({getattr(neuron, '__file__', '?')}): it was not "
+                f"loaded by hyprgen, so another process could not find it again; build the network with "
+                f"its shipped name (neuron='{name}') or its spec file (neuron='path/to/spec.py'), or hyprgen.load "
+                "of either, or save net.state_dict() instead")
+        return cls(neuron.__name__, given, neuron.META)
+
+    def resolve(self) -> ModuleType:
+        loaded = sys.modules.get(self.module)
+        if loaded is not None and getattr(loaded, "META", None) == self.meta:
+            return loaded
+        what = f"neuron '{self.meta['name']}' ({self.source})"
+        try:
+            neuron = resolve(self.source)
+        except HyprgenError as e:
+            raise HyprgenError(f"unpickling a network: {what} cannot be loaded: {e}") from e
+        if neuron.META != self.meta:
+            changed = sorted(k for k in {*neuron.META, *self.meta} if neuron.META.get(k) != self.meta.get(k))
+            raise HyprgenError(
+                f"unpickling a network: {what} has changed since the network was pickled ({', '.join(changed)} "
+                "differ): restore that spec, or load the saved net.state_dict() into a network built now")
+        return neuron
 
 
 def init_dict(init, where: str) -> dict:

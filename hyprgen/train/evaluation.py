@@ -38,5 +38,5 @@ def evaluate(net, task, batches, device: torch.device) -> Evaluation:
         steps += recorded[0].numel()
     out, y = torch.cat(outputs), torch.cat(targets)
     kind = task.loss
-    loss = losses.loss_sum(kind, out, y, None) / losses.default_normalizer(kind, y, None, net.n_out)
+    loss = losses.mean_loss(kind, out, y, None)
     return Evaluation(loss.item(), task.accuracy(out, y), spikes / steps)
