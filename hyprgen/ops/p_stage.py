@@ -47,6 +47,16 @@ class ChunkSweep:
     theta_grad: torch.Tensor   # [B, n, p]     Σ_τ (q^τ D^τ + λ^τ δ^τ), per sample (the merge sums over b)
     Theta_in: torch.Tensor     # [B, n, d, p]  Σ_τ Φ^{λ:τ+1} D^τ
 
+    BATCH_AXIS = {"q0": 0, "g": 1, "E": 1, "Phi": 0, "theta_grad": 0, "Theta_in": 0}   # of each field above
+
+    def split_lanes(self, B: int) -> tuple["ChunkSweep", "ChunkSweep"]:
+        """A sweep over stacked lanes split into its first B lanes and the rest (views, no copies)."""
+        first, rest = {}, {}
+        for name, axis in self.BATCH_AXIS.items():
+            x = getattr(self, name)
+            first[name], rest[name] = x.split([B, x.shape[axis] - B], axis)
+        return ChunkSweep(**first), ChunkSweep(**rest)
+
 
 def p_stage_ref(J: LocalJacobians, signal: torch.Tensor) -> tuple[ChunkSweep, torch.Tensor]:
     """Reverse sweep over τ = λ..1. J fields have leading dims [λ, B, n]; signal λ^τ: [λ, B, n].

@@ -18,7 +18,6 @@ from .. import loader
 from ..errors import ShapeError
 from ..ops.merge import MAX_D as MAX_TRITON_D
 from ..ops.merge import ChunkGradient, Traces
-from ..ops.p_stage import ChunkSweep
 from ..ops import triton_support
 from ..ops.jacobians import densify
 from ..ops.readout_memory import (ReadoutTraces, readout_memory_merge_ref, route_signals, shared_readout_merge_ref,
@@ -68,19 +67,6 @@ def autocast_problem(device: torch.device) -> str | None:
             "(benchmarks/autocast_spikes.py); call it outside the autocast region or inside "
             f"`with torch.autocast('{device.type}', enabled=False):` (for half-size traces: backend='triton', "
             "trace_dtype=torch.bfloat16)")
-
-
-# the batch axis of each ChunkSweep field (ops/p_stage.py)
-SWEEP_BATCH_AXIS = {"q0": 0, "g": 1, "E": 1, "Phi": 0, "theta_grad": 0, "Theta_in": 0}
-
-
-def split_lanes(sweep: ChunkSweep, B: int) -> tuple[ChunkSweep, ChunkSweep]:
-    """A sweep over stacked lanes split into its first B lanes and the rest (views, no copies)."""
-    first, rest = {}, {}
-    for name, axis in SWEEP_BATCH_AXIS.items():
-        x = getattr(sweep, name)
-        first[name], rest[name] = x.split([B, x.shape[axis] - B], axis)
-    return ChunkSweep(**first), ChunkSweep(**rest)
 
 
 def readout_jacobians_shared(readout) -> bool:
@@ -351,7 +337,7 @@ class HYPR(Learner):
                                                               stacked(k.current, lanes, 1), k.pre),
                                                   torch.cat([signal, routes], 1))
                 B = signal.shape[1]
-                (sweep, route), (signal_gamma, route_gamma) = split_lanes(both, B), both_gamma.split(
+                (sweep, route), (signal_gamma, route_gamma) = both.split_lanes(B), both_gamma.split(
                     [B, both_gamma.shape[1] - B], 1)
             grad, new_traces[i] = stages.merge(traces[i], sweep, k.pre)
             if memory[i] is not None:

@@ -381,9 +381,7 @@ def test_one_sweep_over_stacked_lanes_splits_into_the_separate_sweeps():
 
     from hyprgen.ops.p_stage import ChunkSweep, p_stage_torch
     from hyprgen.ops.readout_memory import stacked
-    from hyprgen.runtime.hypr import SWEEP_BATCH_AXIS, split_lanes
-
-    assert set(SWEEP_BATCH_AXIS) == {f.name for f in fields(ChunkSweep)}
+    assert set(ChunkSweep.BATCH_AXIS) == {f.name for f in fields(ChunkSweep)}
     net, x = active_network("alif", T=T)
     layer, gen = net.layers[0], torch.Generator().manual_seed(5)
     lam, B, n = 6, x.shape[0], layer.n
@@ -391,10 +389,10 @@ def test_one_sweep_over_stacked_lanes_splits_into_the_separate_sweeps():
     current, theta = torch.randn(lam, B, n, generator=gen, dtype=torch.float64), layer.params_tuple()
     signals = torch.randn(lam, 3 * B, n, generator=gen, dtype=torch.float64)   # B own lanes + 2 routes
     both, _ = p_stage_torch(layer.neuron, tuple(stacked(t, 3, 1) for t in r), stacked(current, 3, 1), signals, theta)
-    first, rest = split_lanes(both, B)
+    first, rest = both.split_lanes(B)
     own, _ = p_stage_torch(layer.neuron, r, current, signals[:, :B], theta)
     routes, _ = p_stage_torch(layer.neuron, tuple(stacked(t, 2, 1) for t in r), stacked(current, 2, 1),
                               signals[:, B:], theta)
-    for name in SWEEP_BATCH_AXIS:
+    for name in ChunkSweep.BATCH_AXIS:
         assert torch.equal(getattr(first, name), getattr(own, name)), name
         assert torch.equal(getattr(rest, name), getattr(routes, name)), name
