@@ -6,7 +6,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .contract import PREV_SPIKE, TRITON_SUFFIX
+from .contract import CPU_SUFFIX, PREV_SPIKE, TRITON_SUFFIX
 from .errors import HyprgenError, SpecWarning, check_folder
 from .paths import neurons_dir, shipped_specs
 from .train.options import add_arguments
@@ -39,8 +39,12 @@ def _cmd_build(args) -> int:
         check_folder(args.out)
     for spec in args.specs:
         path = B.build(spec, args.out, targets=args.target)
-        also = f" and {path.stem}{TRITON_SUFFIX}.py beside it" if args.target == "all" else ""
+        also = f" and {path.stem}{TRITON_SUFFIX}.py, {path.stem}{CPU_SUFFIX}.c beside it" if args.target == "all" else ""
         print(f"built {path}{also}")
+        if args.target == "cpu":   # compiled now rather than on first use
+            from .ops.native import build_library
+
+            print(f"compiled {build_library(path.read_text(encoding='utf-8'), path.stem.removesuffix(CPU_SUFFIX))}")
     return 0
 
 
@@ -160,8 +164,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=None, help="output folder (default: the cache)")
     b.add_argument("--all", action="store_true", help="rebuild every shipped neuron into generated/")
     b.add_argument("--check", action="store_true", help="fail naming every stale or missing generated module")
-    b.add_argument("--target", choices=["all", "torch", "triton"], default="all",
-                   help="modules to write: the torch backend <name>.py, the Triton kernels <name>_triton.py, or both")
+    b.add_argument("--target", choices=["all", "torch", "triton", "cpu"], default="all",
+                   help="files to write: the torch backend <name>.py, the Triton kernels <name>_triton.py, the C "
+                        "kernels <name>_cpu.c (cpu: also compiled into the cache now, not on first use), or all")
     b.add_argument("--aot", metavar="ARCHS", default=None,
                    help="compile every kernel of every shipped neuron for these GPUs (e.g. sm_80,sm_90; no GPU "
                         "needed) and write a registers/spills/shared-memory report")

@@ -42,6 +42,11 @@ TORCH_MODULE_API = ("META", "init_state", "step", "step_autograd", "step_with_ja
 # named by `kernel_name` so that a profiler trace tells one neuron's kernels from another's.
 TRITON_SUFFIX = "_triton"
 KERNEL_STAGES = ("s_stage", "p_stage")
+
+# The C kernels of a neuron (the cpu target) sit in generated/<name><CPU_SUFFIX>.c: per stage and
+# precision one function <name>_<stage>_<f32|f64> (codegen/c_module.py; ctypes signatures: ops/cpu_kernels.py).
+CPU_SUFFIX = "_cpu"
+CPU_STAGES = ("s_stage", "p_stage", "merge")
 TRITON_MODULE_API = ("NAME", "SPEC_HASH", "D", "P", "NOT_SPECIALIZED")
 
 
@@ -52,21 +57,24 @@ def spec_hash(source: str) -> str:
 
 # Every file the compiler writes opens with the sha256 of the rest of it (its body), so that the loader
 # refuses a module edited, damaged or extended since (a checksum, not a signature: docs/reliability.md).
+# The line is a comment of the file's language: `#` in Python, `//` in C.
 CONTENT_HASH_PREFIX = "# content sha256 "
 CONTENT_HASH_NOTE = " of the lines below: checked before import"
 
 
-def seal(body: str) -> str:
-    """A generated module's file text: `body` under a first line that records its sha256 (deterministic:
+def seal(body: str, comment: str = "#") -> str:
+    """A generated file's text: `body` under a first line that records its sha256 (deterministic:
     the same body, the same file)."""
-    return f"{CONTENT_HASH_PREFIX}{hashlib.sha256(body.encode()).hexdigest()}{CONTENT_HASH_NOTE}\n{body}"
+    prefix = CONTENT_HASH_PREFIX.replace("#", comment, 1)
+    return f"{prefix}{hashlib.sha256(body.encode()).hexdigest()}{CONTENT_HASH_NOTE}\n{body}"
 
 
 def seal_problem(text: str) -> str | None:
     """Why a generated file's text is not what the compiler wrote (None when its first line's sha256 is
     that of the lines below it). One sha256 over the file: ~15 µs for a 10 KB module."""
     first, _, body = text.partition("\n")
-    found = re.fullmatch(f"{re.escape(CONTENT_HASH_PREFIX)}([0-9a-f]{{64}}){re.escape(CONTENT_HASH_NOTE)}", first)
+    prefix = re.escape(CONTENT_HASH_PREFIX[1:])
+    found = re.fullmatch(f"(?:#|//){prefix}([0-9a-f]{{64}}){re.escape(CONTENT_HASH_NOTE)}", first)
     if found is None:
         return "it has no content sha256 in its first line"
     if hashlib.sha256(body.encode()).hexdigest() != found.group(1):

@@ -3,7 +3,8 @@
 A shipped neuron whose committed module (generated/<name>.py) is current is imported as it is; the
 compiler is imported only when something must be built: a user spec (into the content-addressed
 cache, hyprgen/compiler/build.py) or a shipped module whose spec or hyprgen version changed (rebuilt
-into the cache, with a warning). The Triton kernels of a module are the <name>_triton.py beside it.
+into the cache, with a warning). The Triton kernels of a module are the <name>_triton.py beside it, its C
+kernels (the cpu target) the <name>_cpu.c.
 Every generated file is imported only after its content matches the sha256 in its first line
 (contract.seal_problem), and what runs is the text that was checked (no second read, no bytecode).
 `source(module)` is what `load` was given for a module it returned (a name, or a spec file's absolute
@@ -21,7 +22,8 @@ from pathlib import Path
 from types import ModuleType
 
 from . import __version__
-from .contract import KERNEL_STAGES, TRITON_MODULE_API, TRITON_SUFFIX, kernel_name, seal_problem, spec_hash
+from .contract import (CPU_SUFFIX, KERNEL_STAGES, TRITON_MODULE_API, TRITON_SUFFIX, kernel_name, seal_problem,
+                       spec_hash)
 from .errors import GeneratedFileError, HyprgenError, SpecError
 from .paths import cache_root, generated_dir, neurons_dir, shipped_specs
 
@@ -84,6 +86,29 @@ def load_kernels(neuron: ModuleType) -> ModuleType:
         del sys.modules[module_name]
         raise HyprgenError(f"{path} {problem}: rebuild with `hyprgen build`")
     return module
+
+
+def load_cpu_kernels(neuron: ModuleType):
+    """The cpu kernels of a generated torch module: the <name>_cpu.c beside it, checked against its seal,
+    compiled into the cache on first use (ops/native.py) and loaded (ops/cpu_kernels.CpuKernels)."""
+    from .ops.cpu_kernels import CpuKernels
+    from .ops.native import load_library
+
+    name = neuron.META["name"]
+    path = Path(neuron.__file__).with_name(f"{name}{CPU_SUFFIX}.c")
+    if not path.is_file():
+        raise HyprgenError(f"neuron '{name}' has no cpu kernels ({path} is missing): rebuild it with "
+                           "`hyprgen build` (shipped neurons: `hyprgen build --all`)")
+    text = path.read_text(encoding="utf-8")
+    problem = seal_problem(text)
+    if problem is not None:
+        raise GeneratedFileError(f"{path}: not compiled: {problem} (edited or damaged since hyprgen wrote it, or "
+                                 f"written by an older hyprgen); {_rebuild_hint(path)}")
+    kernels = CpuKernels.of(name, load_library(text, name))
+    if kernels.spec_hash != neuron.META["spec_hash"]:
+        raise HyprgenError(f"{path} was generated from another version of the spec of '{name}' than "
+                           f"{neuron.__file__}: rebuild with `hyprgen build`")
+    return kernels
 
 
 def _built(spec_path: Path) -> ModuleType:

@@ -18,9 +18,10 @@ from pathlib import Path
 import sympy
 
 from .. import __version__
-from ..contract import TRITON_SUFFIX, seal, seal_problem
+from ..contract import CPU_SUFFIX, TRITON_SUFFIX, seal, seal_problem
 from ..errors import HyprgenError, SpecError
 from ..paths import cache_root, generated_dir, shipped_specs, templates_dir
+from .codegen.c_module import render_c
 from .codegen.torch_module import render_torch
 from .codegen.triton_module import render_triton
 from .derive import derive
@@ -34,14 +35,19 @@ def evaluate(spec_path: str | Path) -> KernelIR:
     return derive(neuron, Path(spec_path).name, source)
 
 
+TARGETS = ("torch", "triton", "cpu")   # in the order of render_modules' files
+
+
 def render_modules(ir: KernelIR) -> dict[str, str]:
-    """{file name: sealed text} for every target: <name>.py (torch) and <name>_triton.py (Triton).
+    """{file name: sealed text} for every target: <name>.py (torch), <name>_triton.py (Triton) and
+    <name>_cpu.c (cpu: C compiled on first use, ops/native.py).
 
     The Triton kernels are a module of their own so that the torch backend never imports triton
     (a second or more at start-up) and so that @triton.jit sees source it can parse.
     """
     return {f"{ir.name}.py": seal(render_torch(ir, sympy.__version__)),
-            f"{ir.name}{TRITON_SUFFIX}.py": seal(render_triton(ir, sympy.__version__))}
+            f"{ir.name}{TRITON_SUFFIX}.py": seal(render_triton(ir, sympy.__version__)),
+            f"{ir.name}{CPU_SUFFIX}.c": seal(render_c(ir, sympy.__version__), comment="//")}
 
 
 def generate(spec_path: str | Path) -> tuple[KernelIR, str]:
@@ -71,23 +77,23 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def build(spec_path: str | Path, out_dir: str | Path | None = None, targets: str = "all") -> Path:
-    """Build one spec into out_dir (default: the cache): the torch module <name>.py and the Triton
-    kernels beside it (<name>_triton.py); targets "torch" or "triton" write only one of them.
-    Returns the path of the torch module (of the Triton one with targets="triton")."""
-    if targets not in ("all", "torch", "triton"):
-        raise HyprgenError(f"unknown build target {targets!r} (all, torch, triton)")
+    """Build one spec into out_dir (default: the cache): the torch module <name>.py and the kernels
+    beside it (<name>_triton.py, <name>_cpu.c); targets "torch", "triton" or "cpu" write only one of
+    them. Returns the path of the torch module (of the one written, with a single other target)."""
+    if targets not in ("all", *TARGETS):
+        raise HyprgenError(f"unknown build target {targets!r} (all, {', '.join(TARGETS)})")
     ir = evaluate(spec_path)
     return _write(ir, Path(out_dir) if out_dir is not None else cache_dir_for(Path(spec_path), ir), targets)
 
 
 def _write(ir: KernelIR, out_dir: Path, targets: str = "all") -> Path:
-    """Write the sealed modules of `ir` into out_dir; the path of the torch one (Triton's for "triton")."""
+    """Write the sealed modules of `ir` into out_dir; the path of the torch one (or of the one target's)."""
     files = render_modules(ir)
-    paths = [out_dir / name for name in files]                  # [torch, triton]
-    for path, target in zip(paths, ("torch", "triton")):
+    paths = dict(zip(TARGETS, (out_dir / name for name in files)))
+    for target, path in paths.items():
         if targets in ("all", target):
             write_atomic(path, files[path.name])
-    return paths[1] if targets == "triton" else paths[0]
+    return paths["torch" if targets == "all" else targets]
 
 
 def _generate_shipped(spec: Path) -> tuple[KernelIR, dict[str, str]]:
@@ -126,7 +132,7 @@ def check() -> list[str]:
                 edited = seal_problem(found)
                 problems.append(f"edited: generated/{name} ({edited})" if edited else
                                 f"stale: generated/{name} (from neurons/{spec.name})")
-    for path in sorted(generated_dir().glob("*.py")):
+    for path in sorted([*generated_dir().glob("*.py"), *generated_dir().glob("*.c")]):
         if path.name != "__init__.py" and path.name not in expected:
             problems.append(f"orphan: generated/{path.name} has no spec in neurons/")
     return problems

@@ -2,6 +2,8 @@
 
     merge_ref(traces, sweep, pre)       plain PyTorch: the reference
     merge_triton(traces, sweep, pre)    `merge_kernel` for the weight terms, torch for the small ones
+    merge_cpu(kernels, traces, sweep, pre)   the neuron's C merge for Φ ε and q^0 ε (ε read once), GEMMs
+                                        for the rank-λ terms, torch for the small ones (cpu target)
 
 Shapes: λ steps, B samples, n neurons, m presynaptic inputs, d carried state components.
 
@@ -270,11 +272,31 @@ def launch_merge(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor, config: d
 
 
 def small_terms(traces: Traces, sweep: ChunkSweep):
-    """Bias and neuron-parameter terms (fp32, traces back in their own dtype): Δb, Δθ, ε_b^λ, Θ^λ."""
-    f32 = lambda x: x.to(torch.float32)  # noqa: E731
-    q0, Phi, eps_b, Theta = sweep.q0, sweep.Phi, f32(traces.eps_b), f32(traces.Theta)
+    """Bias and neuron-parameter terms in the sweep's dtype (traces back in their own): Δb, Δθ, ε_b^λ, Θ^λ."""
+    wide = lambda x: x.to(sweep.q0.dtype)  # noqa: E731
+    q0, Phi, eps_b, Theta = sweep.q0, sweep.Phi, wide(traces.eps_b), wide(traces.Theta)
     b = (q0 * eps_b).sum((0, 2)) + sweep.g.sum((0, 1))                                  # [n]
     theta = (q0.unsqueeze(-2) @ Theta).squeeze(-2).sum(0) + sweep.theta_grad.sum(0)    # [n, p]
     eps_b_new = (Phi @ eps_b.unsqueeze(-1)).squeeze(-1) + sweep.E.sum(0)                 # [B, n, d]
     Theta_new = Phi @ Theta + sweep.Theta_in                                             # [B, n, d, p]
     return b, theta, eps_b_new.to(traces.eps_b.dtype), Theta_new.to(traces.Theta.dtype)
+
+
+@torch.no_grad()
+def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[ChunkGradient, Traces]:
+    """Chunk gradient and traces carried out of the chunk (as merge_ref), in the sweep's dtype: the C
+    kernel writes ε^λ = Φ^{λ:1} ε^0 and ΔW = Σ_b q^0 ε^0 reading ε once; then per sample one GEMM
+    [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ (E as p_stage_cpu stores it: no copy), and one GEMM over
+    K = λ·B adds Σ g^τ p^τ into ΔW. pre: p^τ [λ, B, m]."""
+    lam, B, n, d = sweep.E.shape
+    m = pre.shape[-1]
+    eps = traces.eps.contiguous()
+    eps_new = dispatch.output(*eps.shape, like=eps, dtype=eps.dtype)
+    grad_W = dispatch.output(n, m, like=eps, dtype=eps.dtype)
+    kernels.call("merge", eps, sweep.q0.contiguous(), sweep.Phi.contiguous(), eps_new, grad_W, B, n, m)
+    if d:
+        acc = eps_new.view(B, n * d, m)
+        torch.baddbmm(acc, sweep.E.permute(1, 2, 3, 0).reshape(B, n * d, lam), pre.transpose(0, 1), out=acc)
+    grad_W.addmm_(sweep.g.reshape(lam * B, n).t(), pre.reshape(lam * B, m))
+    b, theta, eps_b, Theta = small_terms(traces, sweep)
+    return ChunkGradient(W=grad_W, b=b, theta=theta), Traces(eps=eps_new, eps_b=eps_b, Theta=Theta)

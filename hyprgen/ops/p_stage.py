@@ -5,6 +5,8 @@
                                                              algebra on [B, n] tensors, structural zeros skipped)
     p_stage_triton(kernels, r_prev, current, signal, theta)  the neuron's generated P-stage kernel
                                                              `<neuron>_p_stage_kernel`, launched here
+    p_stage_cpu(kernels, r_prev, current, signal, theta)     the neuron's generated C P-stage
+                                                             `<neuron>_p_stage_<f32|f64>` (cpu target)
 
 Each returns (ChunkSweep, λ^τ γ^τ [λ, B, n]); the second term is the same-step learning signal the
 layer below receives through W_in. Shapes: λ steps, B samples, n neurons, d carried state components,
@@ -19,6 +21,11 @@ write neighbouring addresses; ChunkSweep gets permuted views of that storage, in
 the other forms, and merge_kernel reads the storage as it is (ops/merge.py). λ and B are runtime
 values (do_not_specialize): a new chunk length, last-chunk length or batch never recompiles; n gets
 Triton's usual divisible-by-16 variant.
+
+The C P-stage (templates/c/kernels.c.j2) runs the same statements over blocks of lanes and stores
+lane-major (q^0 [B, n, d], Φ [B, n, d, d], ...: ChunkSweep's own shapes), except E^τ, which it
+stores [B, n, d, λ]: the layout of the merge's per-sample GEMM (ops/merge.py merge_cpu), read there
+without a copy.
 """
 from __future__ import annotations
 
@@ -112,3 +119,18 @@ def p_stage_triton(kernels: ModuleType, r_prev: torch.Tensor, current: torch.Ten
         theta_grad, Theta_in, B, n, lam, **config)
     return ChunkSweep(q0=q0.permute(1, 2, 0), g=g, E=E.permute(0, 2, 3, 1), Phi=Phi.permute(2, 3, 0, 1),
                       theta_grad=theta_grad.permute(1, 2, 0), Theta_in=Theta_in.permute(2, 3, 0, 1)), sg
+
+
+@torch.no_grad()  # the kernels write raw memory: no autograd graph
+def p_stage_cpu(kernels, r_prev: torch.Tensor, current: torch.Tensor, signal: torch.Tensor,
+                theta: torch.Tensor) -> tuple[ChunkSweep, torch.Tensor]:
+    """The generated C P-stage (ops/cpu_kernels.py) in current's dtype (float32 or float64). r_prev
+    [λ, d, B, n], current and signal [λ, B, n], theta [p, n]."""
+    lam, B, n = current.shape
+    d, p = kernels.D, kernels.P
+    out = lambda *shape: dispatch.output(*shape, like=current, dtype=current.dtype)  # noqa: E731
+    q0, g, sg, E, Phi, theta_grad, Theta_in = out(B, n, d), out(lam, B, n), out(lam, B, n), out(B, n, d, lam), \
+        out(B, n, d, d), out(B, n, p), out(B, n, d, p)
+    kernels.call("p_stage", r_prev.contiguous(), current.contiguous(), signal.contiguous(), theta.contiguous(), q0,
+                 g, sg, E, Phi, theta_grad, Theta_in, B, n, lam)
+    return ChunkSweep(q0=q0, g=g, E=E.permute(3, 0, 1, 2), Phi=Phi, theta_grad=theta_grad, Theta_in=Theta_in), sg

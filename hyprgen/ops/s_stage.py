@@ -2,6 +2,7 @@
 
     s_stage_ref(neuron, ff, w_rec, r0, o0, theta)       the generated torch `step` in a loop: the reference
     s_stage_triton(kernels, ff, w_rec, r0, o0, theta)   the generated S-stage kernel `<neuron>_s_stage_kernel`
+    s_stage_cpu(kernels, ff, w_rec, r0, o0, theta)      the generated C step `<neuron>_s_stage_<f32|f64>` (cpu target)
 
 Both take ff = W_in x^τ + b [λ, B, n] (one GEMM for the chunk, done by the caller), W_rec [n, n] or
 None, the state carried in r^0 and o^0, and return
@@ -98,4 +99,26 @@ def s_stage_triton(kernels: ModuleType, ff: torch.Tensor, w_rec: torch.Tensor | 
             current = torch.addmm(ff[t], outs[t], w_rec.t()).unsqueeze(0)          # [1, B, n]
             kernel[grid](current, dummy, outs[t:], states[t:], theta, cur[t:], B, n, 1, **config)
     # r^λ copied out, so that the carried state does not hold the chunk's whole buffer alive
+    return outs, states[:-1], cur, tuple(states[-1].clone().unbind(0)), outs[-1]
+
+
+@torch.no_grad()  # the kernels write raw memory: no autograd graph
+def s_stage_cpu(kernels, ff: torch.Tensor, w_rec: torch.Tensor | None, r0: torch.Tensor, o0: torch.Tensor,
+                theta: torch.Tensor):
+    """The generated C neuron step (ops/cpu_kernels.py) in ff's dtype (float32 or float64). r0 [d, B, n];
+    theta [p, n]. With recurrence, per step the GEMM I^τ = ff^τ + o^{τ-1} W_rec^T (torch's BLAS, into
+    I^τ's row) then one step of the kernel; without, one call for the chunk (I^τ = ff^τ)."""
+    lam, B, n = ff.shape
+    out = lambda *shape: dispatch.output(*shape, like=ff, dtype=ff.dtype)  # noqa: E731
+    outs, states = out(lam + 1, B, n), out(lam + 1, kernels.D, B, n)
+    outs[0], states[0] = o0, r0
+    theta = theta.contiguous()
+    if w_rec is None:
+        cur = ff.contiguous()
+        kernels.call("s_stage", cur, states, outs, theta, B, n, lam)
+    else:
+        cur, w_t = out(lam, B, n), w_rec.t()
+        for t in range(lam):   # rows t..t+1 of outs and states: the kernel reads row t and writes row t+1
+            torch.addmm(ff[t], outs[t], w_t, out=cur[t])
+            kernels.call("s_stage", cur[t], states[t:t + 2], outs[t:t + 2], theta, B, n, 1)
     return outs, states[:-1], cur, tuple(states[-1].clone().unbind(0)), outs[-1]

@@ -5,7 +5,8 @@ layer's weights, state and parameters to the stage and packs what the P-stage an
 `TorchStages` is the reference: ops.s_stage_ref (the generated torch step in a loop), ops.p_stage_torch
 (the generated `p_stage`; with drop_spike_paths, densified Jacobians through ops.p_stage_ref, the plain
 form both are tested against), ops.merge_ref. `TritonStages` runs the neuron's generated kernels and
-the merge kernel; it is tested against `TorchStages` output by output.
+the merge kernel, `CpuStages` the neuron's generated C kernels (cpu target); both are tested against
+`TorchStages` output by output.
 
     s_stage(layer, x [λ, B, n_in], state) -> (o^τ [λ, B, n], Kept, state after the chunk)
     p_stage(layer, kept, signal λ^τ [λ, B, n]) -> (ChunkSweep, λ^τ γ^τ [λ, B, n])
@@ -19,9 +20,9 @@ import torch
 
 from ..contract import PREV_SPIKE
 from ..ops.jacobians import densify
-from ..ops.merge import merge_ref, merge_triton
-from ..ops.p_stage import p_stage_ref, p_stage_torch, p_stage_triton
-from ..ops.s_stage import s_stage_ref, s_stage_triton
+from ..ops.merge import merge_cpu, merge_ref, merge_triton
+from ..ops.p_stage import p_stage_cpu, p_stage_ref, p_stage_torch, p_stage_triton
+from ..ops.s_stage import s_stage_cpu, s_stage_ref, s_stage_triton
 from .network import Layer, LayerState
 
 
@@ -70,6 +71,12 @@ class TorchStages:
     merge = staticmethod(merge_ref)
 
 
+def stacked_params(layer: Layer) -> torch.Tensor:
+    """[p, n] raw parameters (a one-element stand-in when p = 0: the kernels never read it)."""
+    params = layer.params_tuple()
+    return torch.stack(params) if params else layer.W_in.new_zeros(1)
+
+
 class TritonStages:
     """The generated Triton kernels of one neuron (kernels: its <name>_triton module)."""
 
@@ -78,18 +85,32 @@ class TritonStages:
     def __init__(self, kernels):
         self.kernels = kernels
 
-    def _theta(self, layer: Layer) -> torch.Tensor:
-        """[p, n] raw parameters (a one-element stand-in when p = 0: the kernel never reads it)."""
-        params = layer.params_tuple()
-        return torch.stack(params) if params else layer.W_in.new_zeros(1)
-
     def s_stage(self, layer: Layer, x: torch.Tensor, s: LayerState):
-        r0 = torch.stack(s.r)
-        outs, r_prev, cur, r_out, o_out = s_stage_triton(self.kernels, layer.feedforward(x), layer.W_rec, r0, s.o,
-                                                         self._theta(layer))   # outs: o^0..o^λ
+        outs, r_prev, cur, r_out, o_out = s_stage_triton(self.kernels, layer.feedforward(x), layer.W_rec,
+                                                         torch.stack(s.r), s.o, stacked_params(layer))   # outs: o^0..o^λ
         return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
 
     def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
-        return p_stage_triton(self.kernels, kept.r_prev, kept.current, signal, self._theta(layer))
+        return p_stage_triton(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer))
 
     merge = staticmethod(merge_triton)
+
+
+class CpuStages:
+    """The generated C kernels of one neuron (kernels: its ops.cpu_kernels.CpuKernels), float32 or float64."""
+
+    name = "cpu"
+
+    def __init__(self, kernels):
+        self.kernels = kernels
+
+    def s_stage(self, layer: Layer, x: torch.Tensor, s: LayerState):
+        outs, r_prev, cur, r_out, o_out = s_stage_cpu(self.kernels, layer.feedforward(x), layer.W_rec,
+                                                      torch.stack(s.r), s.o, stacked_params(layer))   # outs: o^0..o^λ
+        return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
+
+    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
+        return p_stage_cpu(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer))
+
+    def merge(self, traces, sweep, pre):
+        return merge_cpu(self.kernels, traces, sweep, pre)

@@ -91,6 +91,7 @@ def sweep_context(ir: KernelIR, parse) -> dict:
         "d": d, "p": p,
         "sweep_entries": [(name, key, parse(e).is_number) for name, key, e in jacobian_variables(ir.jacobians)],
         "sweep_init": sweep.init(),
+        "sweep_carried": sweep.carried(),
         "effective_error": sweep.effective_error(),
         "signal_gamma": sweep.signal_gamma(),
         "fresh_trace": [sweep.fresh_trace(k) for k in range(d)],

@@ -35,12 +35,12 @@ import sympy as sp
 from sympy.core.relational import Relational
 from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import BooleanAtom
-from sympy.printing.precedence import PRECEDENCE
 
 from ...contract import TRITON_NAMES
 from ...errors import BuildError
+from .arithmetic import _ATOM, MAX_EXPANDED_POWER, PowerFreePrinter, _number  # noqa: F401 (MAX_EXPANDED_POWER: tests)
 from .functions import calls
-from .printer import ElementwisePrinter, float_literal, mul_factors
+from .printer import float_literal, mul_factors
 
 # SymPy function → Triton callable (codegen/functions.py): tl builtins, and libdevice where Triton has
 # none; the rest (sign, Heaviside as tl.where; Max, Min, Piecewise) by methods of the printer.
@@ -53,8 +53,6 @@ PRINTED_FUNCTIONS = frozenset(NATIVE_FUNCTIONS) | frozenset(LIBDEVICE_FUNCTIONS)
 
 # Names the printed code reads besides the expression's own symbols (a symbol may not shadow them).
 RESERVED_NAMES = TRITON_NAMES  # the Triton module's own names: a symbol may not shadow them
-
-MAX_EXPANDED_POWER = 8  # |n| up to this: x**n as a product; beyond it libdevice.pow(x, n)
 
 FP32_MAX = float.fromhex("0x1.fffffep+127")
 FP32_MIN_NORMAL = 2.0 ** -126
@@ -70,25 +68,10 @@ import triton.language as tl
 from hyprgen.ops.libdevice import libdevice  # compiled: the backend's; interpreted: NumPy
 """
 
-_ATOM = PRECEDENCE["Atom"]
-_MUL = PRECEDENCE["Mul"]
-_ADD = PRECEDENCE["Add"]
 _NAN_ALL = "propagate_nan=tl.PropagateNan.ALL"
 
 
-def _number(expr: sp.Expr) -> float:
-    return float(expr.evalf(30))
-
-
-def _integer_exponent(e: sp.Expr) -> int | None:
-    """n when the exponent is a number with an integer value (2, 2.0, 4/2), else None."""
-    if not e.is_number:
-        return None
-    v = _number(e)
-    return int(v) if math.isfinite(v) and v.is_integer() else None
-
-
-class TritonPrinter(ElementwisePrinter):
+class TritonPrinter(PowerFreePrinter):
     """Prints expressions over Triton tensors (names are printed as they are)."""
 
     TARGET = "Triton"
@@ -98,7 +81,7 @@ class TritonPrinter(ElementwisePrinter):
 
     def _print(self, expr, **kwargs):
         if isinstance(expr, sp.Expr) and expr.is_number:
-            return float_literal(expr.evalf(30))
+            return self.literal(_number(expr))
         if isinstance(expr, sp.Function) and not isinstance(expr, sp.Piecewise):
             return self._print_function(expr)
         if not isinstance(expr, (sp.Symbol, sp.Add, sp.Mul, sp.Pow, sp.Max, sp.Min, sp.Piecewise, Relational,
@@ -106,95 +89,11 @@ class TritonPrinter(ElementwisePrinter):
             raise BuildError(f"no Triton printer for {type(expr).__name__}: {expr}")
         return super()._print(expr, **kwargs)
 
-    def _prec(self, expr, text: str) -> int:
-        """Python precedence of the printed text (expanded powers are products, not `**`)."""
-        if text.startswith("-"):
-            return _ADD
-        if isinstance(expr, sp.Add):
-            return _ADD
-        if isinstance(expr, sp.Mul):
-            return _MUL
-        if isinstance(expr, sp.Pow) and not expr.is_number:
-            n = _integer_exponent(expr.exp)
-            if n == 1:
-                return self._prec(expr.base, text)
-            if n is not None and n != 0 and abs(n) <= MAX_EXPANDED_POWER:
-                return _MUL  # x*x*x or 1.0/(x*x)
-        return _ATOM  # names, literals >= 0, calls, parenthesised relations and logic
+    def literal(self, value: float) -> str:
+        return float_literal(value)
 
-    def _operand(self, expr, level: int, strict: bool = False) -> str:
-        text = self._print(expr)
-        prec = self._prec(expr, text)
-        return f"({text})" if prec < level or (strict and prec <= level) else text
-
-    # -- arithmetic ------------------------------------------------------------------------------------
-
-    def _print_Add(self, expr, order=None):
-        out = []
-        for term in self._as_ordered_terms(expr, order=None):
-            text = self._print(term)
-            if text.startswith("-") and not isinstance(term, sp.Add):
-                sign, text = "-", text[1:]  # "-a*b" as a term: a - a*b parses as a - (a*b)
-            else:
-                sign = "+"
-            if isinstance(term, sp.Add) or self._prec(term, text) < _ADD:
-                text = f"({text})"
-            out.append((sign, text))
-        first_sign, first = out[0]
-        head = f"-{first}" if first_sign == "-" else first
-        return head + "".join(f" {sign} {text}" for sign, text in out[1:])
-
-    def _print_Mul(self, expr):
-        factors = list(mul_factors(expr))
-        numbers = [a for a in factors if a.is_number]
-        coeff = _number(sp.Mul(*numbers)) if numbers else 1.0
-        numerator, denominator = [], []
-        for f in factors:
-            if f.is_number:
-                continue
-            if isinstance(f, sp.Pow) and f.exp.is_number and _number(f.exp) < 0:
-                # x * b**-e → x / b**e (as the torch printer); the denominator is always parenthesised
-                # unless it is a name or a call, so x/(tau*tau) never becomes x/tau*tau.
-                denominator.append(f.base if _number(f.exp) == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
-            else:
-                numerator.append(f)
-        num = "*".join(self._operand(f, _MUL) for f in numerator)
-        if len(denominator) == 1:
-            den = self._operand(denominator[0], _MUL, strict=True)
-        elif denominator:
-            den = "(" + "*".join(self._operand(f, _MUL) for f in denominator) + ")"
-        if not numerator:
-            return f"{float_literal(coeff)}/{den}"
-        text = num if not denominator else f"{num}/{den}"
-        if coeff == 1.0:
-            return text
-        if coeff == -1.0:
-            return f"-{text}"
-        return f"{float_literal(coeff)}*{text}"
-
-    def _print_Pow(self, expr, rational=False):
-        base, e = expr.base, expr.exp
-        n = _integer_exponent(e)
-        if n is not None and abs(n) <= MAX_EXPANDED_POWER:
-            if n == 0:
-                return "1.0"
-            if n == 1:
-                return self._print(base)
-            if n == -1:
-                return f"1.0/{self._operand(base, _MUL, strict=True)}"
-            product = "*".join([self._operand(base, _MUL)] * abs(n))
-            return product if n > 0 else f"1.0/({product})"
-        if e.is_number and _number(e) == 0.5:
-            return f"tl.sqrt({self._print(base)})"
-        if e.is_number and _number(e) == -0.5:
-            return f"tl.rsqrt({self._print(base)})"
-        if base.is_number and _number(base) > 0:
-            # a**x = exp(log(a)*x) for a number a > 0 (tl.exp(x) for a = E)
-            log_a = sp.log(base).evalf(30)
-            if _number(log_a) == 1.0:
-                return f"tl.exp({self._print(e)})"
-            return f"tl.exp({float_literal(log_a)}*{self._operand(e, _MUL)})"
-        return f"libdevice.pow({self._print(base)}, {self._print(e)})"
+    def call(self, function: str, *args: str) -> str:
+        return f"{'libdevice.pow' if function == 'pow' else 'tl.' + function}({', '.join(args)})"
 
     # -- functions -------------------------------------------------------------------------------------
 

@@ -122,15 +122,18 @@ class SweepAlgebra:
 
     # carried variables ------------------------------------------------------------------------
 
+    def carried(self) -> list[tuple[str, float]]:
+        """The variables the sweep carries from step to step, with their values at τ = λ: q^λ = 0,
+        Φ^{λ:λ+1} = identity (its structurally nonzero entries), the accumulators 0."""
+        pt = self.pt
+        return ([(f"_q_{k}", 0.0) for k in range(pt.d)]
+                + [(_phi(k, l), 1.0 if k == l else 0.0) for k in range(pt.d) for l in range(pt.d) if self.phi_nz[k][l]]
+                + [(f"_theta_grad_{j}", 0.0) for j in range(pt.p)]
+                + [(f"_Theta_in_{k}_{j}", 0.0) for k in range(pt.d) for j in range(pt.p) if self.theta_in_nz[k][j]])
+
     def init(self) -> list[str]:
-        """q^λ = 0, Φ^{λ:λ+1} = identity, accumulators 0 (lines, the same for both targets)."""
-        pt, lines = self.pt, []
-        lines += [f"_q_{k} = _zero" for k in range(pt.d)]
-        lines += [f"{_phi(k, l)} = _zero{' + 1.0' if k == l else ''}"
-                  for k in range(pt.d) for l in range(pt.d) if self.phi_nz[k][l]]
-        lines += [f"_theta_grad_{j} = _zero" for j in range(pt.p)]
-        lines += [f"_Theta_in_{k}_{j} = _zero" for k in range(pt.d) for j in range(pt.p) if self.theta_in_nz[k][j]]
-        return lines
+        """carried() as Python lines on [B, n] tensors (the torch and Triton targets)."""
+        return [f"{name} = _zero{' + 1.0' if value == 1.0 else ''}" for name, value in self.carried()]
 
     # one step τ, in order -------------------------------------------------------------------------
 

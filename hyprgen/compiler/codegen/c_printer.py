@@ -1,0 +1,139 @@
+"""SymPy → C expression printer (the maths of the cpu target; templates/c holds the kernels).
+
+The generated C file holds every kernel twice, in float and in double (templates/c/kernels.c.j2), so
+printed code never names a type or a math function directly: it goes through three macros the
+template defines per precision section:
+
+    HG_R(x)   a literal in the section's type: ((float)(x)) or ((double)(x)); a bare double literal
+              would promote a float expression to double (slower, and not torch's float32 arithmetic)
+    HG_F(f)   the math function for the section's type: expf / exp, sqrtf / sqrt, ...
+    HG_MAX, HG_MIN, HG_SIGN   inline helpers of the section's type (below)
+
+Semantics follow the torch backend, as the Triton printer's do: Heaviside(x) = (x > 0), so H(0) =
+H(NaN) = 0; sign(0) = sign(NaN) = 0; Max/Min propagate NaN (as torch.maximum/clamp; C's fmax would
+drop it); Piecewise → nested conditional expressions; relations are parenthesised and joined with
+&&, ||, !. Integer powers are expanded and numbers folded (codegen/arithmetic.py). The derivative
+conventions at kinks (compiler/kinks.py) are in the IR already: the printer only spells values.
+"""
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import BooleanAtom
+
+from ...errors import BuildError
+from .arithmetic import _ATOM, PowerFreePrinter, _number
+from .functions import calls
+
+# C keywords and the names the generated C code defines or calls: a spec symbol may not take them.
+C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern float for goto if
+inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
+volatile while _Bool _Complex _Imaginary""".split())
+C_NAMES = frozenset({"HG_R", "HG_F", "HG_MAX", "HG_MIN", "HG_SIGN", "hg_real", "int64_t", "NAN", "INFINITY",
+                     "omp_get_thread_num"})
+MATH_NAMES = frozenset(f for name in calls("c").values() for f in (name, name + "f")) | {
+    "sqrt", "sqrtf", "exp", "expf", "pow", "powf"}
+RESERVED_NAMES = C_KEYWORDS | C_NAMES | MATH_NAMES
+
+
+def c_literal(value: float) -> str:
+    """A double in C source, exact (repr round-trips), inside HG_R so it takes the section's type."""
+    if math.isnan(value):
+        return "HG_R(NAN)"
+    if math.isinf(value):
+        return "HG_R(INFINITY)" if value > 0 else "HG_R(-INFINITY)"
+    return f"HG_R({value!r})"
+
+
+class CPrinter(PowerFreePrinter):
+    """Prints expressions over scalars of the section's type `hg_real`."""
+
+    TARGET = "C"
+    RESERVED = RESERVED_NAMES
+    FUNCTIONS = calls("c")   # SymPy name → C math function (double spelling; HG_F picks the type's)
+
+    def _print(self, expr, **kwargs):
+        if isinstance(expr, sp.Expr) and expr.is_number:
+            return self.literal(_number(expr))
+        if isinstance(expr, sp.Function) and not isinstance(expr, sp.Piecewise):
+            return self._print_function(expr)
+        if not isinstance(expr, (sp.Symbol, sp.Add, sp.Mul, sp.Pow, sp.Max, sp.Min, sp.Piecewise, Relational,
+                                 sp.And, sp.Or, sp.Not, BooleanAtom)):
+            raise BuildError(f"no C printer for {type(expr).__name__}: {expr}")
+        return super()._print(expr, **kwargs)
+
+    def literal(self, value: float) -> str:
+        return c_literal(value)
+
+    def call(self, function: str, *args: str) -> str:
+        if function == "rsqrt":
+            return f"({self.literal(1.0)}/HG_F(sqrt)({args[0]}))"
+        return f"HG_F({function})({', '.join(args)})"
+
+    # -- functions -------------------------------------------------------------------------------------
+
+    def _print_function(self, expr):
+        name = type(expr).__name__
+        args = [self._print(a) for a in expr.args]
+        if name in self.FUNCTIONS:
+            return self.call(self.FUNCTIONS[name], *args)
+        if name == "sign":
+            return f"HG_SIGN({args[0]})"
+        if name == "Heaviside":
+            # H(0) = 0 whatever SymPy's second argument says (as the torch and Triton printers)
+            return f"(({args[0]}) > {self.literal(0.0)} ? {self.literal(1.0)} : {self.literal(0.0)})"
+        raise BuildError(f"function '{name}' has no C printer (in {expr})")
+
+    def _print_MinMax(self, expr, fn: str):
+        numbers = [a for a in expr.args if a.is_number]
+        tensors = [a for a in expr.args if not a.is_number]
+        out = self._print(tensors[0])
+        for a in tensors[1:] + numbers:  # numbers last, as the Triton printer (same NaN propagation)
+            out = f"{fn}({out}, {self._print(a)})"
+        return out
+
+    def _print_Max(self, expr):
+        return self._print_MinMax(expr, "HG_MAX")
+
+    def _print_Min(self, expr):
+        return self._print_MinMax(expr, "HG_MIN")
+
+    def _print_Piecewise(self, expr):
+        *pieces, (last, last_cond) = expr.args
+        if last_cond != sp.true:
+            raise BuildError(f"Piecewise without a default (True) branch: {expr}")
+        out = self._print(last)
+        for value, cond in reversed(pieces):
+            out = f"({self._print(cond)} ? {self._print(value)} : {out})"
+        return out
+
+    # -- relations and logic ---------------------------------------------------------------------------
+
+    def _print_And(self, expr):
+        return "(" + " && ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " || ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Not(self, expr):
+        (arg,) = expr.args
+        return f"(!{self._print(arg)})"
+
+    def _print_BooleanTrue(self, expr):
+        return "1"
+
+    def _print_BooleanFalse(self, expr):
+        return "0"
+
+
+def c_code(expr: sp.Basic) -> str:
+    return CPrinter().doprint(expr)
+
+
+def c_operand(expr: sp.Basic) -> str:
+    """c_code, parenthesised unless it is an atom (for a template that embeds it in a larger expression)."""
+    printer = CPrinter()
+    text = printer.doprint(expr)
+    return text if printer._prec(expr, text) >= _ATOM and not text.startswith("-") else f"({text})"

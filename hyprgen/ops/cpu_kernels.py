@@ -1,0 +1,69 @@
+"""A neuron's compiled cpu kernels (generated/<name>_cpu.c, built by ops/native.py): their ctypes
+signatures and the calls the launchers make (ops/s_stage.py, p_stage.py, merge.py).
+
+Every kernel takes raw pointers to contiguous CPU tensors of one dtype (float32 → the _f32 function,
+float64 → _f64), int64 sizes and the thread count, which is torch's (torch.get_num_threads()) at
+the time of the call, so `torch.set_num_threads` governs the kernels as it governs torch's own ops.
+`call` checks what ctypes cannot (device, dtype, contiguity): a wrong pointer would be memory
+corruption, not an exception.
+"""
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass, field
+
+import torch
+
+from ..contract import CPU_STAGES
+from ..errors import HyprgenError
+
+_P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+SIGNATURES = {   # stage → (tensor arguments, int64 sizes); the thread count comes last
+    "s_stage": (("cur", "states", "outs", "theta"), ("B", "n", "lam")),
+    "p_stage": (("r_prev", "cur", "signal", "theta", "q0", "g", "sg", "E", "Phi", "theta_grad", "Theta_in"),
+                ("B", "n", "lam")),
+    "merge": (("eps", "q0", "Phi", "eps_out", "grad_W"), ("B", "n", "m")),
+}
+SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+
+
+@dataclass
+class CpuKernels:
+    name: str
+    D: int                   # carried state components
+    P: int                   # neuron parameters
+    spec_hash: str
+    library: ctypes.CDLL
+    _functions: dict = field(default_factory=dict, repr=False)
+
+    @staticmethod
+    def of(name: str, library: ctypes.CDLL) -> "CpuKernels":
+        for export, restype in (("spec_hash", ctypes.c_char_p), ("carried", _INT), ("params", _INT)):
+            getattr(library, f"{name}_{export}").restype = restype
+        return CpuKernels(name, getattr(library, f"{name}_carried")(), getattr(library, f"{name}_params")(),
+                          getattr(library, f"{name}_spec_hash")().decode(), library)
+
+    def function(self, stage: str, dtype: torch.dtype):
+        key = (stage, dtype)
+        if key not in self._functions:
+            if stage not in CPU_STAGES:
+                raise ValueError(f"unknown cpu stage {stage!r} ({', '.join(CPU_STAGES)})")
+            if dtype not in SUFFIX:
+                raise HyprgenError(f"backend='cpu' computes in float32 or float64, not {dtype}")
+            fn = getattr(self.library, f"{self.name}_{stage}_{SUFFIX[dtype]}")
+            tensors, sizes = SIGNATURES[stage]
+            fn.argtypes = [_P] * len(tensors) + [_I64] * len(sizes) + [_INT]
+            fn.restype = None
+            self._functions[key] = fn
+        return self._functions[key]
+
+    def call(self, stage: str, *args) -> None:
+        """Run one kernel: args are its tensors then its sizes (SIGNATURES), in order."""
+        tensors, sizes = SIGNATURES[stage]
+        data, dims = args[:len(tensors)], args[len(tensors):]
+        dtype = data[0].dtype
+        for label, x in zip(tensors, data):
+            if x.device.type != "cpu" or x.dtype != dtype or not x.is_contiguous():
+                raise HyprgenError(f"{self.name} cpu {stage}: {label} must be a contiguous CPU {dtype} tensor, got "
+                                   f"{x.dtype} on {x.device}{'' if x.is_contiguous() else ', not contiguous'}")
+        self.function(stage, dtype)(*(x.data_ptr() for x in data), *dims, torch.get_num_threads())
