@@ -286,7 +286,7 @@ def small_terms(traces: Traces, sweep: ChunkSweep):
 def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[ChunkGradient, Traces]:
     """Chunk gradient and traces carried out of the chunk (as merge_ref), in the sweep's dtype: the C
     kernel writes ε^λ = Φ^{λ:1} ε^0 and ΔW = Σ_b q^0 ε^0 reading ε once; then per sample one GEMM
-    [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ (E as p_stage_cpu stores it: no copy), and one GEMM over
+    [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ (E read as p_stage_cpu stores it, [B, λ, n·d]: no copy), and one GEMM over
     K = λ·B adds Σ g^τ p^τ into ΔW. pre: p^τ [λ, B, m]."""
     lam, B, n, d = sweep.E.shape
     m = pre.shape[-1]
@@ -296,7 +296,8 @@ def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> 
     kernels.call("merge", eps, sweep.q0.contiguous(), sweep.Phi.contiguous(), eps_new, grad_W, B, n, m)
     if d:
         acc = eps_new.view(B, n * d, m)
-        torch.baddbmm(acc, sweep.E.permute(1, 2, 3, 0).reshape(B, n * d, lam), pre.transpose(0, 1), out=acc)
+        E_b = sweep.E.transpose(0, 1).reshape(B, lam, n * d)     # [B, λ, n·d]: a view of p_stage_cpu's E
+        torch.baddbmm(acc, E_b.transpose(1, 2), pre.transpose(0, 1), out=acc)
     grad_W.addmm_(sweep.g.reshape(lam * B, n).t(), pre.reshape(lam * B, m))
     b, theta, eps_b, Theta = small_terms(traces, sweep)
     return ChunkGradient(W=grad_W, b=b, theta=theta), Traces(eps=eps_new, eps_b=eps_b, Theta=Theta)

@@ -38,6 +38,11 @@ from ..paths import cache_root
 
 BASE_FLAGS = ("-std=c99", "-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared")
 OPENMP_FLAG = "-fopenmp"
+# glibc's vector math (libmvec): the generated file declares the functions it calls with vector
+# variants under HG_VECTOR_MATH; -z defs turns a variant this libmvec lacks into a link error, after
+# which the file is built again without them (scalar calls)
+VECTOR_MATH_FLAGS = ("-DHG_VECTOR_MATH", "-Wl,-z,defs")
+VECTOR_MATH_LIBS = ("-lmvec",)
 
 
 class CompilerError(HyprgenError):
@@ -127,9 +132,12 @@ def build_library(source: str, name: str) -> Path:
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{name}-") as tmp:
         src, lib = Path(tmp) / f"{name}.c", Path(tmp) / f"{name}.so"
         src.write_text(source, encoding="utf-8")
-        out = subprocess.run([cc, *_probe(cc), "-o", str(lib), str(src), "-lm"], capture_output=True, text=True,
-                             timeout=600)
-        if out.returncode != 0:
+        for extra, libs in ((VECTOR_MATH_FLAGS, VECTOR_MATH_LIBS), ((), ())):
+            out = subprocess.run([cc, *_probe(cc), *extra, "-o", str(lib), str(src), *libs, "-lm"],
+                                 capture_output=True, text=True, timeout=600)
+            if out.returncode == 0:
+                break
+        else:
             raise CompilerError(f"{name}: the C compiler {cc} failed on the generated kernels:\n"
                                 f"{out.stderr.strip()[-2000:]}")
         os.replace(lib, path)   # atomic: a reader sees no library or the whole one

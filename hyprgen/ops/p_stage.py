@@ -24,8 +24,8 @@ Triton's usual divisible-by-16 variant.
 
 The C P-stage (templates/c/kernels.c.j2) runs the same statements over blocks of lanes and stores
 lane-major (q^0 [B, n, d], Φ [B, n, d, d], ...: ChunkSweep's own shapes), except E^τ, which it
-stores [B, n, d, λ]: the layout of the merge's per-sample GEMM (ops/merge.py merge_cpu), read there
-without a copy.
+stores [B, λ, n, d]: per sample the [λ, n·d] operand of the merge's GEMM (ops/merge.py merge_cpu),
+read there without a copy.
 """
 from __future__ import annotations
 
@@ -129,8 +129,8 @@ def p_stage_cpu(kernels, r_prev: torch.Tensor, current: torch.Tensor, signal: to
     lam, B, n = current.shape
     d, p = kernels.D, kernels.P
     out = lambda *shape: dispatch.output(*shape, like=current, dtype=current.dtype)  # noqa: E731
-    q0, g, sg, E, Phi, theta_grad, Theta_in = out(B, n, d), out(lam, B, n), out(lam, B, n), out(B, n, d, lam), \
+    q0, g, sg, E, Phi, theta_grad, Theta_in = out(B, n, d), out(lam, B, n), out(lam, B, n), out(B, lam, n, d), \
         out(B, n, d, d), out(B, n, p), out(B, n, d, p)
     kernels.call("p_stage", r_prev.contiguous(), current.contiguous(), signal.contiguous(), theta.contiguous(), q0,
                  g, sg, E, Phi, theta_grad, Theta_in, B, n, lam)
-    return ChunkSweep(q0=q0, g=g, E=E.permute(3, 0, 1, 2), Phi=Phi, theta_grad=theta_grad, Theta_in=Theta_in), sg
+    return ChunkSweep(q0=q0, g=g, E=E.transpose(0, 1), Phi=Phi, theta_grad=theta_grad, Theta_in=Theta_in), sg

@@ -14,7 +14,7 @@ import sympy as sp
 
 from ... import __version__
 from ..ir import KernelIR
-from .c_printer import c_code
+from .c_printer import VECTOR_MATH, c_code
 from .render import jacobian_variables, live_definitions, parser, render, sweep_context
 
 
@@ -32,7 +32,7 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
                 continue
             value = code(definition.expr)
             if definition.kind == "spike":
-                value = f"(({value}) > HG_R(0.0) ? HG_R(1.0) : HG_R(0.0))"  # H(0) = 0, as the torch heaviside
+                value = f"((hg_real)(({value}) > HG_R(0.0)))"  # H(0) = 0, as the torch heaviside
             out.append((definition.name, value))
         return out
 
@@ -46,8 +46,17 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
         psi_argument = next(x for x in ir.definitions if x.kind == "spike").expr   # ψ(h): h
         psi = parse(surrogate.expr).subs(sp.Symbol("x", real=True), parse(psi_argument))
         jacobian_lines.append(const("psi", c_code(psi)))
-    jacobian_lines += [const(name, code(value)) for name, value in jac.cse]
-    jacobian_lines += [const(name, code(e)) for name, _, e in jacobian_variables(jac)]
+    # Jacobian terms that read only θ (e.g. ∂ of a parameter transform: sqrt, division) join the
+    # θ-only definitions, computed once per chunk and lane instead of at every step
+    theta_names = {x.name for x in ir.params} | {x.name for x in ir.definitions if x.theta_only}
+    theta_jacobian = []
+    for name, text in [*jac.cse, *((name, e) for name, _, e in jacobian_variables(jac))]:
+        expr = parse(text)
+        if not expr.is_number and {x.name for x in expr.free_symbols} <= theta_names:
+            theta_names.add(name)
+            theta_jacobian.append((name, c_code(expr)))
+        else:
+            jacobian_lines.append(const(name, c_code(expr)))
     s_live = live_definitions(ir, parse, [*ir.next_state, ir.output.expr])
     p_live = live_definitions(ir, parse, [psi_argument, *(e for _, e in jac.cse),
                                           *(e for _, _, e in jacobian_variables(jac))])
@@ -59,10 +68,10 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
         value = s.value.plain()
         return f"{s.target} = {value};" if s.target in carried_names else const(s.target, value)
 
-    p_theta = forward(p_live, theta_only=True)
+    p_theta = forward(p_live, theta_only=True) + theta_jacobian
     s_stage = declared(forward(s_live, theta_only=True) + forward(s_live, theta_only=False))
-    return render(
-        "c/kernels.c.j2", ir=ir, name=ir.name, hyprgen_version=__version__, sympy_version=sympy_version,
+    context = dict(
+        ir=ir, name=ir.name, hyprgen_version=__version__, sympy_version=sympy_version,
         input=ir.input, carried=ir.carried, params=[x.name for x in ir.params], d=sweep["d"], p=sweep["p"],
         s_stage=s_stage, p_stage_theta=declared(p_theta), p_theta_names=[name for name, _ in p_theta],
         p_stage_step=declared(forward(p_live, theta_only=False)),
@@ -75,3 +84,7 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
         phi=[(k, l, value) for k, row in enumerate(sweep["phi_rows"]) for l, value in enumerate(row)],
         theta_in=[(k, j, value) for k, row in enumerate(sweep["theta_in_rows"]) for j, value in enumerate(row)],
     )
+    called = " ".join(str(v) for v in context.values())
+    context["vector_math"] = [(fn, 2 if fn == "pow" else 1) for fn in VECTOR_MATH
+                              if f"HG_F({fn})" in called]   # (name, arguments): declared with vector variants
+    return render("c/kernels.c.j2", **context)

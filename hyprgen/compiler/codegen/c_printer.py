@@ -31,11 +31,17 @@ from .functions import calls
 C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern float for goto if
 inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
 volatile while _Bool _Complex _Imaginary""".split())
-C_NAMES = frozenset({"HG_R", "HG_F", "HG_MAX", "HG_MIN", "HG_SIGN", "hg_real", "int64_t", "NAN", "INFINITY",
+C_NAMES = frozenset({"HG_R", "HG_F", "HG_MAX", "HG_MIN", "HG_SIGN", "hg_real", "hg_max_f32", "hg_min_f32", "hg_sign_f32", "hg_max_f64", "hg_min_f64",
+                     "hg_sign_f64", "int64_t", "NAN", "INFINITY",
                      "omp_get_thread_num"})
 MATH_NAMES = frozenset(f for name in calls("c").values() for f in (name, name + "f")) | {
     "sqrt", "sqrtf", "exp", "expf", "pow", "powf"}
 RESERVED_NAMES = C_KEYWORDS | C_NAMES | MATH_NAMES
+
+# The functions glibc's libmvec (x86_64, glibc >= 2.35) has vector variants of: the generated file
+# declares those it calls `#pragma omp declare simd` under HG_VECTOR_MATH, which ops/native.py
+# defines when the compiler links against libmvec (else the lane loops stay scalar where they call one).
+VECTOR_MATH = ("exp", "log", "sin", "cos", "pow", "tan", "tanh", "sinh", "cosh", "atan", "asin", "acos", "erf")
 
 
 def c_literal(value: float) -> str:
@@ -83,7 +89,7 @@ class CPrinter(PowerFreePrinter):
             return f"HG_SIGN({args[0]})"
         if name == "Heaviside":
             # H(0) = 0 whatever SymPy's second argument says (as the torch and Triton printers)
-            return f"(({args[0]}) > {self.literal(0.0)} ? {self.literal(1.0)} : {self.literal(0.0)})"
+            return f"((hg_real)(({args[0]}) > {self.literal(0.0)}))"   # a comparison, not a branch: vectorizes
         raise BuildError(f"function '{name}' has no C printer (in {expr})")
 
     def _print_MinMax(self, expr, fn: str):
