@@ -118,7 +118,12 @@ def s_stage_cpu(kernels, ff: torch.Tensor, w_rec: torch.Tensor | None, r0: torch
         kernels.call("s_stage", cur, states, outs, theta, B, n, lam)
     else:
         cur, w_t = out(lam, B, n), w_rec.t()
+        # o^{τ-1} for the GEMM in a tensor of its own: MKL's product depends on its operand's address
+        # alignment (the rows of outs are not 64-byte aligned), and a chunk boundary must change nothing
+        o_prev = outs[0].clone()
         for t in range(lam):   # rows t..t+1 of outs and states: the kernel reads row t and writes row t+1
-            torch.addmm(ff[t], outs[t], w_t, out=cur[t])
+            if t:
+                o_prev.copy_(outs[t])
+            torch.addmm(ff[t], o_prev, w_t, out=cur[t])
             kernels.call("s_stage", cur[t], states[t:t + 2], outs[t:t + 2], theta, B, n, 1)
     return outs, states[:-1], cur, tuple(states[-1].clone().unbind(0)), outs[-1]

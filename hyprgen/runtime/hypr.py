@@ -1,8 +1,8 @@
-"""HYPR: chunked online training (docs/hypr.md §4–5) on the torch or the Triton backend.
+"""HYPR: chunked online training (docs/hypr.md §4–5) on the torch, the Triton or the cpu backend.
 
 Per chunk of λ steps: S-stage (each layer bottom-up over the chunk, keeping r^{τ-1}, I^τ, p^τ),
 per-step loss and same-step learning signals top-down, P-stage reverse sweep, merge of the traces
-(each stage per layer from runtime/stages.py: TorchStages or TritonStages).
+(each stage per layer from runtime/stages.py: TorchStages, TritonStages or CpuStages).
 Memory is independent of the sequence length T: traces ε [B, n, d, m] plus one chunk's transients.
 
 Sequence mode (`step`): gradients of the whole sequence accumulate, then one optimizer step.
@@ -18,7 +18,7 @@ from .. import loader
 from ..errors import ShapeError
 from ..ops.merge import MAX_D as MAX_TRITON_D
 from ..ops.merge import ChunkGradient, Traces
-from ..ops import triton_support
+from ..ops import native, triton_support
 from ..ops.jacobians import densify
 from ..ops.readout_memory import (ReadoutTraces, readout_memory_merge_ref, route_signals, shared_readout_merge_ref,
                                   stacked)
@@ -26,25 +26,70 @@ from . import finite, losses
 from .finite import GRADIENT_NAMES
 from .learner import Learner, StepResult, add_layer_grads
 from .network import LayerState, LinearNeuron, RSNN
-from .stages import Kept, TorchStages, TritonStages
+from .stages import CpuStages, Kept, TorchStages, TritonStages
 
-BACKENDS = ("torch", "triton")
+BACKENDS = ("auto", "torch", "triton", "cpu")
+CPU_DTYPES = (torch.float32, torch.float64)
 
 
-def option_problem(backend: str = "torch", trace_dtype: torch.dtype | None = None,
+def option_problem(backend: str = "auto", trace_dtype: torch.dtype | None = None,
                    drop_spike_paths: bool = False) -> str | None:
     """Why HYPR cannot take these options (None when it can): the one statement of the backend rules,
-    which HYPR.__init__ raises as a ValueError and `hyprgen train` reports as an option error."""
+    which HYPR.__init__ raises as a ValueError and `hyprgen train` reports as an option error. What
+    depends on the network (its device, dtype, neurons) is resolve_backend's."""
     if backend not in BACKENDS:
         return f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}"
     if backend == "triton" and not triton_support.AVAILABLE:
         return triton_support.MISSING
-    if trace_dtype not in (None, torch.float32) and not (backend == "triton" and trace_dtype == torch.bfloat16):
+    if backend == "cpu":
+        problem = native.compiler_problem()
+        if problem is not None:
+            return f"backend='cpu' compiles the neuron's C kernels, and here it cannot: {problem}"
+    if trace_dtype not in (None, torch.float32) and not (backend in ("triton", "auto") and trace_dtype == torch.bfloat16):
         return (f"trace_dtype {trace_dtype} is not supported with backend={backend!r} "
                 "(float32; bfloat16 with backend='triton')")
-    if drop_spike_paths and backend != "torch":
+    if drop_spike_paths and backend not in ("torch", "auto"):
         return "drop_spike_paths is a comparison option of backend='torch'"
     return None
+
+
+def resolve_backend(backend: str, net: RSNN, trace_dtype: torch.dtype | None = None,
+                    drop_spike_paths: bool = False) -> tuple[str, str]:
+    """(backend, why) for this network: an explicit backend is checked against it (ValueError with the
+    reason when it cannot run it); "auto" picks triton for a float32 network on CUDA (when triton is
+    installed and every layer has d <= 4), cpu for a float32/float64 network on the CPU when a C compiler
+    builds the kernels, torch otherwise (and for drop_spike_paths). Decided once, when HYPR is made."""
+    W = net.layers[0].W_in
+    device, dtype = W.device, W.dtype
+    deep = [f"layer {i} ({layer.neuron.META['name']}, d = {layer.d})" for i, layer in enumerate(net.layers)
+            if not isinstance(layer.neuron, LinearNeuron) and layer.d > MAX_TRITON_D]
+    if backend == "triton" and deep:
+        raise ValueError(f"{deep[0]} carries more state components than backend='triton' handles "
+                         f"(d <= {MAX_TRITON_D}): use backend='torch' or 'cpu'")
+    if backend == "cpu":
+        if device.type != "cpu":
+            raise ValueError(f"backend='cpu' runs on CPU tensors; the network is on {device} "
+                             "(backend='triton' or 'torch' there)")
+        if dtype not in CPU_DTYPES:
+            raise ValueError(f"backend='cpu' computes in float32 or float64; the network is {dtype} (use backend='torch')")
+    if backend != "auto":
+        return backend, "requested"
+    if drop_spike_paths:
+        return "torch", "auto: drop_spike_paths is a torch-backend comparison"
+    if trace_dtype == torch.bfloat16:
+        if device.type != "cuda" or not triton_support.AVAILABLE:
+            raise ValueError("trace_dtype=torch.bfloat16 needs backend='triton' on a CUDA device")
+        return "triton", "auto: bfloat16 traces"
+    if device.type == "cuda":
+        if not triton_support.AVAILABLE:
+            return "torch", f"auto: {triton_support.MISSING}"
+        if dtype != torch.float32 or deep:
+            return "torch", f"auto: the Triton kernels take float32 and d <= {MAX_TRITON_D}"
+        return "triton", "auto: CUDA tensors"
+    if device.type == "cpu" and dtype in CPU_DTYPES:
+        problem = native.compiler_problem()
+        return ("cpu", "auto: a C compiler builds the cpu kernels") if problem is None else ("torch", f"auto: {problem}")
+    return "torch", f"auto: no compiled backend for {dtype} on {device.type}"
 
 
 def autocast_problem(device: torch.device) -> str | None:
@@ -89,9 +134,15 @@ def readout_jacobians_shared(readout) -> bool:
 class HYPR(Learner):
     """HYPR learner. chunk: λ (any positive int; the last chunk of a sequence may be shorter).
 
+    backend="auto" (the default): triton for a float32 network on CUDA, cpu on the CPU when a C compiler
+    is found, torch otherwise (resolve_backend); the choice is `self.backend` (and why,
+    `self.backend_reason`), made once here.
     backend="torch": the generated torch step and the reference P-stage/merge (any dtype, any device).
     backend="triton": every spiking layer runs its neuron's generated Triton kernels (S-stage, P-stage)
     and the merge kernel; float32 only; compiled on CUDA, interpreted on the CPU (slow: for tests).
+    backend="cpu": every spiking layer runs its neuron's generated C kernels (S-stage step, P-stage,
+    the merge's ε part; compiled with the system C compiler on first use, ops/native.py), the GEMMs
+    in torch; float32 or float64, CPU tensors.
     A readout="linear" layer has no dynamics and no kernels (y = I is the GEMM itself): it always runs
     the torch stages. trace_dtype: storage of the weight traces ε, torch.float32 or (triton backend)
     torch.bfloat16 (half the memory; arithmetic stays float32, docs/kernels.md bounds the drift).
@@ -105,7 +156,7 @@ class HYPR(Learner):
     The backend never changes silently: anything a backend cannot run raises.
     """
 
-    def __init__(self, net: RSNN, chunk: int = 64, loss: str = "ce", backend: str = "torch",
+    def __init__(self, net: RSNN, chunk: int = 64, loss: str = "ce", backend: str = "auto",
                  trace_dtype: torch.dtype | None = None, drop_spike_paths: bool = False,
                  readout_memory: bool | None = None, check_finite: bool = True, process_group=None):
         super().__init__(net, loss, check_finite, process_group)
@@ -115,7 +166,9 @@ class HYPR(Learner):
         problem = option_problem(backend, trace_dtype, drop_spike_paths)
         if problem is not None:
             raise ValueError(problem)
-        self.chunk, self.backend, self.trace_dtype = chunk, backend, trace_dtype
+        self.requested_backend = backend
+        self.backend, self.backend_reason = resolve_backend(backend, net, trace_dtype, drop_spike_paths)
+        self.chunk, self.trace_dtype = chunk, trace_dtype
         self.drop_spike_paths = drop_spike_paths
         if readout_memory not in (None, True, False):
             raise ValueError(f"readout_memory must be True, False or None (the default), got {readout_memory!r}")
@@ -129,9 +182,8 @@ class HYPR(Learner):
     def _stages_for(self, index: int, layer):
         if self.backend == "torch" or isinstance(layer.neuron, LinearNeuron):
             return TorchStages(self.drop_spike_paths)
-        if layer.d > MAX_TRITON_D:
-            raise ValueError(f"layer {index} ({layer.neuron.META['name']}) carries d = {layer.d} state components; "
-                             f"backend='triton' handles d <= {MAX_TRITON_D}: use backend='torch'")
+        if self.backend == "cpu":
+            return CpuStages(loader.load_cpu_kernels(layer.neuron))
         return TritonStages(loader.load_kernels(layer.neuron))
 
     # -- public API ----------------------------------------------------------------------------
@@ -298,9 +350,14 @@ class HYPR(Learner):
             raise ValueError(problem)
 
     def _check_backend(self, x: torch.Tensor) -> None:
+        """The backend was resolved for the network as it was; a network moved or cast since is refused
+        (never a silent switch)."""
         if self.backend == "triton" and x.dtype != torch.float32:
             raise ValueError(f"backend='triton' computes in float32; the network and input are {x.dtype} "
                              "(use backend='torch')")
+        if self.backend == "cpu" and (x.device.type != "cpu" or x.dtype not in CPU_DTYPES):
+            raise ValueError(f"backend='cpu' runs float32 or float64 CPU tensors; the input is {x.dtype} on "
+                             f"{x.device} (make a new HYPR after moving the network: backend='auto' picks again)")
 
     def _train_chunk(self, x, target, mask, state, carried, normalizer, t0: int):
         """S-stage, loss, P-stage and merge of one chunk x [B, λ, n_in] (steps t0…t0+λ-1 of the sequence or

@@ -79,8 +79,9 @@ OPTIONS = (
            "while it is built, which gives other, equally distributed values)", "model"),
     Option("method", "str", "hypr", "learning rule", "learning", choices=METHODS),
     Option("chunk", "int", 64, "HYPR chunk length λ", "learning"),
-    Option("backend", "str", "torch", "HYPR backend: torch, or triton (CUDA, or the slow interpreter on a CPU); "
-           "checked by HYPR's own rules (runtime/hypr.py option_problem)", "learning"),
+    Option("backend", "str", "auto", "HYPR backend: auto (triton on CUDA, cpu where a C compiler is found, else "
+           "torch), torch, triton (CUDA, or the slow interpreter on a CPU) or cpu (compiled C kernels); the run's "
+           "config.toml records the one auto picked; checked by HYPR's own rules (runtime/hypr.py)", "learning"),
     Option("drop_spike_paths", "bool", False, "HYPR without the neuron-local spike paths (as the authors' "
            "release)", "learning"),
     Option("readout_memory", "bool", True, "keep the readout's own memory in the hidden layers' learning signal "

@@ -137,6 +137,8 @@ class Trainer:
         torch.manual_seed(c["seed"])
         self.net = assemble.build_network(c, self.task, self.device)
         self.learner = assemble.build_learner(c, self.net, self.task, process_group=self.ranks.group)
+        if c["method"] == "hypr":   # the backend "auto" resolved to: printed, and recorded in config.toml
+            c["backend"] = self.learner.backend
         self.optimizer = assemble.build_optimizer(c, self.net)
         self.batches_per_epoch = assemble.epoch_length(self.task, c["batch_size"])
         self.scheduler = assemble.build_scheduler(c, self.optimizer, self.batches_per_epoch)

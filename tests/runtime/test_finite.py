@@ -105,7 +105,7 @@ def test_a_nonfinite_gradient_from_finite_states_names_the_entry(monkeypatch):
 
     monkeypatch.setattr(TorchStages, "merge", staticmethod(poisoned))
     with pytest.raises(NonFiniteError, match=r"dW\[3, 1\] = nan") as err:
-        HYPR(net, chunk=4).step(x, y)
+        HYPR(net, chunk=4, backend="torch").step(x, y)   # the torch stages, patched above
     assert (err.value.kind, err.value.layer, err.value.neuron) == ("gradient", 0, 3)
     net.layers[1].W_in.register_hook(lambda g: g * float("nan"))   # BPTT: a NaN from autograd
     with pytest.raises(NonFiniteError, match=r"layer 1 .*W_in\[0, 0\] = nan") as err:

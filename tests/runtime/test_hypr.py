@@ -11,39 +11,51 @@ from ..helpers import active_network, assert_grads_close, cue_targets, grads_of
 T = 37  # odd, not a multiple of any λ below
 
 
-def hypr_grads(net, x, y, chunk, loss="ce", mask=None, **options):
+def hypr_grads(net, x, y, chunk, loss="ce", mask=None, backend="torch", **options):
     net.zero_grad(set_to_none=True)
-    result = hyprgen.HYPR(net, chunk=chunk, loss=loss, **options).step(x, y, mask=mask)
+    result = hyprgen.HYPR(net, chunk=chunk, loss=loss, backend=backend, **options).step(x, y, mask=mask)
     return grads_of(net), result
 
 
 # with and without the readout's memory in the learning signal (docs/hypr.md §3a; the LI readout's default)
 MEMORY = pytest.mark.parametrize("readout_memory", [True, False], ids=["readout_memory", "same_step"])
+# the generated torch stages, and the compiled C kernels of the cpu target (float64 here)
+BACKENDS = pytest.mark.parametrize("backend", ["torch", "cpu"])
 
 
+def assert_outputs_match(got, ref, backend: str) -> None:
+    """The torch backend runs the network's own forward code: equal to the bit. The cpu target computes
+    the same expressions in C (another evaluation order, libm and FMA contraction): equal to rounding."""
+    tol = 0 if backend == "torch" else 1e-12
+    torch.testing.assert_close(got, ref, rtol=tol, atol=tol * ref.abs().max().item())
+
+
+@BACKENDS
 @MEMORY
 @pytest.mark.parametrize("neuron", SHIPPED)
-def test_gradient_does_not_depend_on_chunk_length(neuron, readout_memory):
+def test_gradient_does_not_depend_on_chunk_length(neuron, readout_memory, backend):
     net, x = active_network(neuron, T=T)   # two recurrent hidden layers, LI readout
     y = cue_targets(x.shape[0], T, net.n_out)
-    ref, ref_result = hypr_grads(net, x, y, chunk=T, readout_memory=readout_memory)
+    ref, ref_result = hypr_grads(net, x, y, chunk=T, readout_memory=readout_memory, backend=backend)
     for chunk in (1, 3, 7):
-        got, result = hypr_grads(net, x, y, chunk, readout_memory=readout_memory)
-        assert_grads_close(got, ref, what=f"{neuron} λ={chunk} vs λ=T")
+        got, result = hypr_grads(net, x, y, chunk, readout_memory=readout_memory, backend=backend)
+        assert_grads_close(got, ref, what=f"{neuron} λ={chunk} vs λ=T ({backend})")
+        # a chunk boundary changes nothing in the forward, on either backend
         torch.testing.assert_close(result.outputs, ref_result.outputs, rtol=0, atol=0)
 
 
+@BACKENDS
 @MEMORY
 @pytest.mark.parametrize("neuron", SHIPPED)
-def test_hypr_equals_per_step_eprop_with_autograd_jacobians(neuron, readout_memory):
+def test_hypr_equals_per_step_eprop_with_autograd_jacobians(neuron, readout_memory, backend):
     net, x = active_network(neuron, T=T)
     y = cue_targets(x.shape[0], T, net.n_out)
-    got, result = hypr_grads(net, x, y, chunk=7, readout_memory=readout_memory)
+    got, result = hypr_grads(net, x, y, chunk=7, readout_memory=readout_memory, backend=backend)
     net.zero_grad(set_to_none=True)
     oracle = hyprgen.EProp(net, jacobians="autograd", readout_memory=readout_memory).step(x, y)
-    assert_grads_close(got, grads_of(net), what=f"{neuron} HYPR vs EProp(autograd)")
+    assert_grads_close(got, grads_of(net), what=f"{neuron} HYPR ({backend}) vs EProp(autograd)")
     torch.testing.assert_close(result.loss, oracle.loss, rtol=1e-12, atol=0)
-    torch.testing.assert_close(result.outputs, oracle.outputs, rtol=0, atol=0)
+    assert_outputs_match(result.outputs, oracle.outputs, backend)
 
 
 def test_eprop_generated_equals_eprop_autograd():
@@ -163,8 +175,8 @@ def test_streaming_forward_equals_one_pass():
         y, state = net(x[:, s:e], state)
         pieces.append(y)
     torch.testing.assert_close(torch.cat(pieces, 1), y_full, rtol=0, atol=0)
-    # HYPR's streaming mode without an optimizer runs the same forward
-    learner = hyprgen.HYPR(net, chunk=4)
+    # HYPR's streaming mode without an optimizer runs the same forward (the torch backend's: the same code)
+    learner = hyprgen.HYPR(net, chunk=4, backend="torch")
     y_ce = cue_targets(x.shape[0], T, net.n_out)
     outs = [learner.stream(x[:, s:e], y_ce[:, s:e], None).outputs for s, e in ((0, 10), (10, 11), (11, T))]
     torch.testing.assert_close(torch.cat(outs, 1), y_full, rtol=0, atol=0)

@@ -14,7 +14,7 @@ import sympy as sp
 
 from ... import __version__
 from ..ir import KernelIR
-from .c_printer import VECTOR_MATH, c_code
+from .c_printer import PRECISION_EPILOGUE, VECTOR_MATH, c_code, precision_prelude
 from .render import jacobian_variables, live_definitions, parser, render, sweep_context
 
 
@@ -71,6 +71,7 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
     p_theta = forward(p_live, theta_only=True) + theta_jacobian
     s_stage = declared(forward(s_live, theta_only=True) + forward(s_live, theta_only=False))
     context = dict(
+        prelude=precision_prelude, epilogue=PRECISION_EPILOGUE,
         ir=ir, name=ir.name, hyprgen_version=__version__, sympy_version=sympy_version,
         input=ir.input, carried=ir.carried, params=[x.name for x in ir.params], d=sweep["d"], p=sweep["p"],
         s_stage=s_stage, p_stage_theta=declared(p_theta), p_theta_names=[name for name, _ in p_theta],

@@ -1,13 +1,13 @@
 """SymPy → C expression printer (the maths of the cpu target; templates/c holds the kernels).
 
 The generated C file holds every kernel twice, in float and in double (templates/c/kernels.c.j2), so
-printed code never names a type or a math function directly: it goes through three macros the
-template defines per precision section:
+printed code never names a type or a math function directly: it goes through the macros that
+`precision_prelude` defines for each precision section:
 
     HG_R(x)   a literal in the section's type: ((float)(x)) or ((double)(x)); a bare double literal
               would promote a float expression to double (slower, and not torch's float32 arithmetic)
     HG_F(f)   the math function for the section's type: expf / exp, sqrtf / sqrt, ...
-    HG_MAX, HG_MIN, HG_SIGN   inline helpers of the section's type (below)
+    HG_MAX, HG_MIN, HG_SIGN   inline helpers of the section's type
 
 Semantics follow the torch backend, as the Triton printer's do: Heaviside(x) = (x > 0), so H(0) =
 H(NaN) = 0; sign(0) = sign(NaN) = 0; Max/Min propagate NaN (as torch.maximum/clamp; C's fmax would
@@ -42,6 +42,28 @@ RESERVED_NAMES = C_KEYWORDS | C_NAMES | MATH_NAMES
 # declares those it calls `#pragma omp declare simd` under HG_VECTOR_MATH, which ops/native.py
 # defines when the compiler links against libmvec (else the lane loops stay scalar where they call one).
 VECTOR_MATH = ("exp", "log", "sin", "cos", "pow", "tan", "tanh", "sinh", "cosh", "atan", "asin", "acos", "erf")
+
+
+def precision_prelude(real: str) -> str:
+    """What printed code needs in scope, for one precision section ("float" or "double"): the type, the
+    literal and function macros, and the select helpers (written as single selects and comparisons,
+    no nested branches, so that the loops calling them vectorize). PRECISION_EPILOGUE undefines it."""
+    sfx = {"float": "f32", "double": "f64"}[real]
+    return f"""\
+#define hg_real {real}
+#define HG_R(x) (({real})(x))
+#define HG_F(name) {'name##f' if real == 'float' else 'name'}
+#define HG_MAX hg_max_{sfx}
+#define HG_MIN hg_min_{sfx}
+#define HG_SIGN hg_sign_{sfx}
+/* NaN in, NaN out (as torch.maximum / torch.clamp; C's fmax would drop it): a NaN a is taken, a NaN b loses a > b */
+static inline hg_real hg_max_{sfx}(hg_real a, hg_real b) {{ return (a > b || a != a) ? a : b; }}
+static inline hg_real hg_min_{sfx}(hg_real a, hg_real b) {{ return (a < b || a != a) ? a : b; }}
+/* sign(0) = sign(NaN) = 0, as the Triton target */
+static inline hg_real hg_sign_{sfx}(hg_real a) {{ return (hg_real)(a > 0) - (hg_real)(a < 0); }}"""
+
+
+PRECISION_EPILOGUE = "\n".join(f"#undef {name}" for name in ("hg_real", "HG_R", "HG_F", "HG_MAX", "HG_MIN", "HG_SIGN"))
 
 
 def c_literal(value: float) -> str:
