@@ -1,0 +1,99 @@
+"""Every shipped neuron's generated C kernels (the cpu target) against the torch backend, output by output.
+
+S-stage (the neuron step, with the recurrent GEMM between steps, and without recurrence one call per
+chunk), P-stage and merge of CpuStages against TorchStages (ops.s_stage_ref, the generated torch
+`p_stage`, ops.merge_ref), in float64 (1e-12: the same maths in another evaluation order and libm)
+and float32 (1e-5 relative RMS). Odd sizes (B=3, n=37, n_in=45, λ=7, T=50: the last chunk has one
+step, and a lane block of 37 neurons has a vector tail); every output allocated NaN-filled, so an
+element a kernel leaves unwritten fails. Each chunk starts both backends from the torch backend's
+state and sweep, so a difference cannot hide behind (or be blamed on) an earlier chunk.
+"""
+import pytest
+import torch
+
+from hyprgen.loader import load_cpu_kernels
+from hyprgen.ops import native
+from hyprgen.ops.merge import Traces
+from hyprgen.runtime.stages import CpuStages, TorchStages
+
+from ..conftest import SHIPPED
+from ..helpers import active_network, assert_outputs_close
+
+pytestmark = pytest.mark.skipif(native.compiler_problem() is not None, reason="no C compiler")
+
+B, N, N_IN, LAM, T = 3, 37, 45, 7, 50
+TOL = {torch.float64: 1e-12, torch.float32: 1e-5}   # relative RMS error
+DTYPES = pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+
+
+def layer_setup(neuron: str, dtype, recurrent: bool = True):
+    net, x = active_network(neuron, hidden=[N], n_in=N_IN, n_out=3, recurrent=recurrent, T=T, B=B)
+    return net.to(dtype).layers[0], x.to(dtype).transpose(0, 1)
+
+
+def chunks(layer, x):
+    """(chunk start, the torch stages' S-stage output) for every chunk, from the torch backend's state."""
+    state = layer.init_state(B)
+    for s in range(0, T, LAM):
+        outs, kept, after = TorchStages.s_stage(layer, x[s:s + LAM], state)
+        yield s, state, (outs, kept, after)
+        state = after
+
+
+def s_stage_outputs(outs, kept, state) -> dict:
+    return {"o": outs, "r_prev": kept.r_prev, "current": kept.current, "pre": kept.pre,
+            "r_out": torch.stack(state.r), "o_out": state.o}
+
+
+@DTYPES
+@pytest.mark.parametrize("recurrent", [True, False], ids=["recurrent", "feedforward"])
+@pytest.mark.parametrize("neuron", SHIPPED)
+def test_s_stage(neuron, recurrent, dtype, nan_outputs):
+    layer, x = layer_setup(neuron, dtype, recurrent)
+    cpu, spikes = CpuStages(load_cpu_kernels(layer.neuron)), 0.0
+    for s, state, ref in chunks(layer, x):
+        got = cpu.s_stage(layer, x[s:s + LAM], state)
+        assert_outputs_close(s_stage_outputs(*got), s_stage_outputs(*ref), TOL[dtype], f"{neuron} S-stage at {s}")
+        spikes += ref[0].sum().item()
+    assert spikes > 0 or layer.neuron.META["output"] != "spike", "no spikes: the comparison would be vacuous"
+
+
+@DTYPES
+@pytest.mark.parametrize("neuron", SHIPPED)
+def test_p_stage_and_merge(neuron, dtype, nan_outputs):
+    """q^0, g^τ, E^τ, Φ^{λ:1}, θ terms and λ^τγ^τ of every chunk; then the merge of random traces with
+    the torch sweep (ΔW, Δb, Δθ and the traces after the chunk)."""
+    layer, x = layer_setup(neuron, dtype)
+    cpu, torch_stages = CpuStages(load_cpu_kernels(layer.neuron)), TorchStages()
+    gen = torch.Generator().manual_seed(1)
+    fields = ("q0", "g", "E", "Phi", "theta_grad", "Theta_in")
+    p = len(layer.neuron.META["params"])
+    for s, _, (outs, kept, _) in chunks(layer, x):
+        signal = torch.randn(outs.shape, generator=gen, dtype=dtype)
+        ref, ref_sg = torch_stages.p_stage(layer, kept, signal)
+        got, got_sg = cpu.p_stage(layer, kept, signal)
+        assert_outputs_close({f: getattr(got, f) for f in fields} | {"signal_gamma": got_sg},
+                             {f: getattr(ref, f) for f in fields} | {"signal_gamma": ref_sg},
+                             TOL[dtype], f"{neuron} P-stage at {s}")
+        traces = Traces(*(torch.randn(*shape, generator=gen, dtype=dtype) for shape in
+                          ((B, N, layer.d, layer.m), (B, N, layer.d), (B, N, layer.d, p))))
+        (ref_grad, ref_traces), (grad, new) = torch_stages.merge(traces, ref, kept.pre), cpu.merge(traces, ref, kept.pre)
+        assert_outputs_close({"W": grad.W, "b": grad.b, "theta": grad.theta, "eps": new.eps, "eps_b": new.eps_b,
+                              "Theta": new.Theta},
+                             {"W": ref_grad.W, "b": ref_grad.b, "theta": ref_grad.theta, "eps": ref_traces.eps,
+                              "eps_b": ref_traces.eps_b, "Theta": ref_traces.Theta}, TOL[dtype], f"{neuron} merge at {s}")
+
+
+def test_a_wrong_tensor_is_refused_before_the_kernel_sees_it():
+    """ctypes passes raw pointers: a wrong dtype or layout would be memory corruption, so it is an error."""
+    layer, x = layer_setup("lif", torch.float64)
+    kernels = load_cpu_kernels(layer.neuron)
+    ff = layer.feedforward(x[:LAM])
+    r0, o0, theta = torch.stack(layer.init_state(B).r), torch.zeros(B, N, dtype=torch.float64), \
+        torch.stack(layer.params_tuple())
+    from hyprgen.errors import HyprgenError
+    from hyprgen.ops.s_stage import s_stage_cpu
+    with pytest.raises(HyprgenError, match="theta must be a contiguous CPU torch.float64 tensor, got torch.float32"):
+        s_stage_cpu(kernels, ff, None, r0, o0, theta.float())
+    with pytest.raises(HyprgenError, match="computes in float32 or float64, not torch.float16"):
+        kernels.function("p_stage", torch.float16)
