@@ -79,14 +79,28 @@ def _aot(archs_text: str, report_path: str) -> int:
 def _verify(spec: str, input_scale: float | None) -> int:
     import torch
 
-    from .loader import load, load_kernels
-    from .verify import format_report, verify
+    from .loader import load, load_cpu_kernels, load_kernels
+    from .ops import native, triton_support
+    from .verify import format_report, unsupported, verify
 
     module = load(spec)
-    checks, setup = verify(module, load_kernels(module), input_scale=input_scale)
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (Triton interpreter)"
-    print(format_report(module.META["name"], checks, setup, device))
-    return 0 if all(c.ok for c in checks) else 1
+    ok = True
+    not_triton = triton_support.MISSING if not triton_support.AVAILABLE else unsupported(module)
+    if not_triton is None:
+        checks, setup = verify(module, load_kernels(module), input_scale=input_scale)
+        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (Triton interpreter)"
+        print(format_report(module.META["name"], checks, setup, device))
+        ok = all(c.ok for c in checks)
+    else:
+        print(f"{module.META['name']}: Triton kernels not checked: {not_triton}")
+    problem = native.compiler_problem()
+    if problem is None:
+        checks, setup = verify(module, load_cpu_kernels(module), input_scale=input_scale, target="cpu")
+        print(format_report(module.META["name"], checks, setup, "CPU", target="cpu"))
+        ok = ok and all(c.ok for c in checks)
+    else:
+        print(f"{module.META['name']}: C kernels (cpu target) not checked: {problem}")
+    return 0 if ok else 1
 
 
 def _cmd_list(args) -> int:
@@ -173,8 +187,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--aot-report", default="docs/results/aot.md",
                    help="where --aot writes its report (default docs/results/aot.md)")
     b.add_argument("--verify", metavar="SPEC", default=None,
-                   help="build SPEC (a spec file or shipped name), then run each of its Triton kernels against the "
-                        "torch backend on a small random problem and print the error per output")
+                   help="build SPEC (a spec file or shipped name), then run each of its Triton and C (cpu target) kernels "
+                        "against the torch backend on a small random problem and print the error per output")
     b.add_argument("--input-scale", type=float, default=None, metavar="S",
                    help="with --verify: the input-weight scale of the test problem (default: searched until the "
                         "layer fires on 2–60 %% of steps; halved while the torch reference is not finite)")

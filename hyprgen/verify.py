@@ -1,10 +1,10 @@
-"""`hyprgen build --verify SPEC`: run every Triton kernel of a neuron against the torch backend.
+"""`hyprgen build --verify SPEC`: run every kernel of a neuron (Triton, and the cpu target's C) against the torch backend.
 
 A small random problem (one recurrent layer, n = 37, n_in = 45, B = 3, λ = 7, float32) goes through
 the S-stage, the P-stage and the merge of both backends, and through a whole HYPR step of a network
 with that layer and a linear readout. Each output's relative RMS error is reported against TOLERANCE;
-the kernels run compiled on a GPU when one is present, interpreted otherwise. A user's new neuron is
-thus checked the moment it is built.
+the Triton kernels run compiled on a GPU when one is present, interpreted otherwise; the C kernels
+(target "cpu") compiled on the CPU. A user's new neuron is thus checked the moment it is built.
 
 The input weights are scaled (SCALES, smallest first) until the layer spikes on 2–60 % of (sample,
 step, neuron), so that thresholds, surrogates and resets are exercised. A scale at which the torch
@@ -227,50 +227,57 @@ def choose(neuron: ModuleType, device, seed: int, input_scale: float | None) -> 
 # The kernels against the reference
 
 
-def _unsupported(neuron: ModuleType) -> str | None:
+def unsupported(neuron: ModuleType) -> str | None:
+    """Why the Triton kernels cannot run this neuron (None when they can)."""
     from .ops.merge import MAX_D
 
     carried = neuron.META["carried"]
     if len(carried) > MAX_D:
         return (f"carries d = {len(carried)} state components ({', '.join(carried)}); the Triton kernels handle "
-                f"d ≤ {MAX_D}, so it runs on backend='torch' only and has no kernels to verify")
+                f"d ≤ {MAX_D}, so it runs on backend='torch' or 'cpu' only")
     return None
 
 
-def _kernel(stage: str, run, *args):
-    """run(*args), with whatever a kernel raises (Triton's compiler, a launcher's check) as one line."""
+TARGET_NAMES = {"triton": "Triton", "cpu": "C (cpu target)"}
+
+
+def _kernel(stage: str, target: str, run, *args):
+    """run(*args), with whatever a kernel raises (a compiler, a launcher's check) as one line."""
     try:
         return run(*args)
     except Exception as exc:  # noqa: BLE001  a user's neuron may break a kernel anywhere: report, located
         first = (str(exc).strip().splitlines() or [""])[0]
-        raise HyprgenError(f"{stage}: the Triton kernel failed: {type(exc).__name__}: {first}") from exc
+        raise HyprgenError(f"{stage}: the {TARGET_NAMES[target]} kernel failed: {type(exc).__name__}: {first}") from exc
 
 
-def verify(neuron: ModuleType, kernels: ModuleType, device: torch.device | None = None, seed: int = 0,
-           input_scale: float | None = None) -> tuple[list[Check], Setup]:
-    """(checks, setup) for a generated torch module and its Triton kernels module."""
-    from .ops.merge import merge_triton
-    from .runtime.stages import TritonStages
+def verify(neuron: ModuleType, kernels, device: torch.device | None = None, seed: int = 0,
+           input_scale: float | None = None, target: str = "triton") -> tuple[list[Check], Setup]:
+    """(checks, setup) for a generated torch module and its kernels: the Triton module (target
+    "triton") or the loaded C kernels (target "cpu", ops/cpu_kernels.py; on the CPU)."""
+    from .runtime.stages import CpuStages, TritonStages
 
-    problem = _unsupported(neuron)
+    problem = unsupported(neuron) if target == "triton" else None
     if problem is not None:
         raise HyprgenError(f"{neuron.META['spec_file']}: neuron '{neuron.META['name']}' {problem}")
     if input_scale is not None and not (math.isfinite(input_scale) and input_scale > 0):
         raise HyprgenError(f"--input-scale must be a positive number, got {input_scale:g}")
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if target == "cpu":
+        device, stages = torch.device("cpu"), CpuStages(kernels)
+    else:
+        device, stages = device or torch.device("cuda" if torch.cuda.is_available() else "cpu"), TritonStages(kernels)
     p, ref, setup = choose(neuron, device, seed, input_scale)
-    inputs, layer, stages = ref.pop("inputs"), p.net.layers[0], TritonStages(kernels)
+    inputs, layer = ref.pop("inputs"), p.net.layers[0]
     kept, sweep = inputs["kept"], inputs["sweep"]
-    got = {"S-stage": _s_fields(*_kernel("S-stage", stages.s_stage, layer, p.h, p.state)),
-           "P-stage": _p_fields(*_kernel("P-stage", stages.p_stage, layer, kept, inputs["signal"])),
-           "merge": _merge_fields(*_kernel("merge", merge_triton, inputs["traces"], sweep, kept.pre)),
-           "HYPR step": _kernel("HYPR step", _hypr_grads, p.net, "triton", p.x_long, p.target)}
+    got = {"S-stage": _s_fields(*_kernel("S-stage", target, stages.s_stage, layer, p.h, p.state)),
+           "P-stage": _p_fields(*_kernel("P-stage", target, stages.p_stage, layer, kept, inputs["signal"])),
+           "merge": _merge_fields(*_kernel("merge", target, stages.merge, inputs["traces"], sweep, kept.pre)),
+           "HYPR step": _kernel("HYPR step", target, _hypr_grads, p.net, target, p.x_long, p.target)}
     return [c for stage in ref for c in _compare(stage, got[stage], ref[stage])], setup
 
 
-def format_report(name: str, checks: list[Check], setup: Setup, device: str) -> str:
+def format_report(name: str, checks: list[Check], setup: Setup, device: str, target: str = "triton") -> str:
     activity = "continuous output" if setup.rate is None else f"layer firing rate {setup.rate:.1%}"
-    lines = [f"{name}: Triton kernels vs torch backend on {device}; B={B}, n={N}, n_in={N_IN}, λ={LAM}, "
+    lines = [f"{name}: {TARGET_NAMES[target]} kernels vs torch backend on {device}; B={B}, n={N}, n_in={N_IN}, λ={LAM}, "
              f"float32, input scale {setup.scale:g}, {activity}; relative RMS error, tolerance {TOLERANCE:g}"]
     lines += [f"  note: {note}" for note in setup.notes]
     lines.append(f"  {'stage':<10} {'output':<26} {'rel. RMS':>10} {'max |err|':>10}")

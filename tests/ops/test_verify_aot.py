@@ -183,14 +183,27 @@ def test_verify_of_a_moderate_neuron_has_no_note(tmp_path, capsys):
     assert "note:" not in out and 0.02 <= rate <= 0.6
 
 
-def test_verify_of_a_neuron_the_kernels_do_not_support_is_one_line(tmp_path, capsys):
-    """d = 5 carried components: the Triton target handles d ≤ 4 (ops/merge.py MAX_D)."""
+def test_verify_of_a_neuron_the_triton_kernels_do_not_support_checks_the_c_kernels(tmp_path, capsys):
+    """d = 5 carried components: the Triton target handles d ≤ 4 (ops/merge.py MAX_D), which verify says in
+    one line; the cpu target has no such limit, and its kernels are checked."""
     from hyprgen.ops.merge import MAX_D
 
     path = tmp_path / "five.py"
     path.write_text(FIVE_STATES)
-    assert main(["build", "--verify", str(path)]) == 2
+    assert main(["build", "--verify", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert err.startswith("hyprgen: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    assert "five.py" in err and "'five'" in err and "d = 5" in err and f"d ≤ {MAX_D}" in err, err
-    assert "backend='torch'" in err and "merge_ref" not in err, err
+    assert "Traceback" not in err and "Traceback" not in out
+    note = next(line for line in out.splitlines() if "Triton kernels not checked" in line)
+    assert "d = 5" in note and f"d ≤ {MAX_D}" in note and "backend='torch' or 'cpu'" in note, note
+    assert "five: C (cpu target) kernels vs torch backend" in out and "FAIL" not in out
+
+
+def test_verify_checks_the_cpu_target_and_catches_kernels_of_another_neuron(capsys):
+    """The C kernels are verified too: brf's with brf_exp's C kernels fail where the transforms differ."""
+    from hyprgen.loader import load_cpu_kernels
+
+    checks, _ = verify(hyprgen.load("brf"), load_cpu_kernels(hyprgen.load("brf")), target="cpu")
+    assert checks and all(c.ok for c in checks)
+    checks, _ = verify(hyprgen.load("brf"), load_cpu_kernels(hyprgen.load("brf_exp")), target="cpu")
+    failed = {(c.stage, c.output) for c in checks if not c.ok}
+    assert ("S-stage", "r_out") in failed and ("P-stage", "q0") in failed

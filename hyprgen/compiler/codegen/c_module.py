@@ -18,66 +18,110 @@ from .c_printer import PRECISION_EPILOGUE, VECTOR_MATH, c_code, precision_prelud
 from .render import jacobian_variables, live_definitions, parser, render, sweep_context
 
 
+class Invariants:
+    """Loop-invariant code motion for one stage: every maximal subexpression of a per-step expression
+    that reads only θ (and θ-only names) and calls a function becomes a name _inv_<k>, computed once
+    per chunk and lane (P-stage) or per call and neuron (S-stage), like the θ-only definitions."""
+
+    def __init__(self, theta_names: set[str]):
+        self.theta_names = theta_names
+        self.table: dict[sp.Basic, str] = {}
+
+    def lift(self, expr: sp.Basic) -> sp.Basic:
+        if isinstance(expr, sp.Expr) and not expr.is_number and expr.atoms(sp.Function) \
+                and {x.name for x in expr.free_symbols} <= self.theta_names:
+            name = self.table.setdefault(expr, f"_inv_{len(self.table)}")
+            return sp.Symbol(name, real=True)
+        args = [self.lift(a) for a in expr.args]
+        if all(a is b for a, b in zip(args, expr.args)):
+            return expr
+        try:
+            return expr.func(*args, evaluate=False)
+        except TypeError:   # ExprCondPair and the like take no evaluate
+            return expr.func(*args)
+
+    def values(self) -> list[tuple[str, sp.Basic]]:
+        return [(name, expr) for expr, name in self.table.items()]
+
+
 def render_c(ir: KernelIR, sympy_version: str) -> str:
     """The generated C kernels (S-stage step, P-stage, merge) of one neuron, as file text."""
     parse = parser(ir)
-    code = lambda text: c_code(parse(text))  # noqa: E731
-    const = lambda name, value: f"const hg_real {name} = {value};"  # noqa: E731
-
-    def forward(live: set[str], theta_only: bool) -> list[tuple[str, str]]:
-        """(name, value) of the live definitions that read only θ (hoisted), or of the others."""
-        out = []
-        for definition in ir.definitions:
-            if definition.name not in live or definition.theta_only != theta_only:
-                continue
-            value = code(definition.expr)
-            if definition.kind == "spike":
-                value = f"((hg_real)(({value}) > HG_R(0.0)))"  # H(0) = 0, as the torch heaviside
-            out.append((definition.name, value))
-        return out
-
-    declared = lambda pairs: [const(name, value) for name, value in pairs]  # noqa: E731
-
     jac = ir.jacobians
-    jacobian_lines = []
-    surrogate = ir.output.surrogate
+    theta_names = {x.name for x in ir.params} | {x.name for x in ir.definitions if x.theta_only}
+
+    def definitions(live: set[str], theta_only: bool) -> list[tuple[str, sp.Basic, bool]]:
+        """(name, expression, is a spike) of the live definitions that read only θ, or of the others."""
+        return [(d.name, parse(d.expr), d.kind == "spike") for d in ir.definitions
+                if d.name in live and d.theta_only == theta_only]
+
     psi_argument = None
-    if surrogate is not None:
+    jacobian_terms = []   # (name, expression): ψ, the CSE terms, the structurally nonzero entries
+    if ir.output.surrogate is not None:
         psi_argument = next(x for x in ir.definitions if x.kind == "spike").expr   # ψ(h): h
-        psi = parse(surrogate.expr).subs(sp.Symbol("x", real=True), parse(psi_argument))
-        jacobian_lines.append(const("psi", c_code(psi)))
+        jacobian_terms.append(("psi", parse(ir.output.surrogate.expr).subs(sp.Symbol("x", real=True),
+                                                                            parse(psi_argument))))
+    jacobian_terms += [(name, parse(text)) for name, text in jac.cse]
+    jacobian_terms += [(name, parse(e)) for name, _, e in jacobian_variables(jac)]
     # Jacobian terms that read only θ (e.g. ∂ of a parameter transform: sqrt, division) join the
     # θ-only definitions, computed once per chunk and lane instead of at every step
-    theta_names = {x.name for x in ir.params} | {x.name for x in ir.definitions if x.theta_only}
-    theta_jacobian = []
-    for name, text in [*jac.cse, *((name, e) for name, _, e in jacobian_variables(jac))]:
-        expr = parse(text)
-        if not expr.is_number and {x.name for x in expr.free_symbols} <= theta_names:
-            theta_names.add(name)
-            theta_jacobian.append((name, c_code(expr)))
+    p_theta_names, theta_jacobian, step_jacobian = set(theta_names), [], []
+    for name, expr in jacobian_terms:
+        if not expr.is_number and {x.name for x in expr.free_symbols} <= p_theta_names:
+            p_theta_names.add(name)
+            theta_jacobian.append((name, expr, False))
         else:
-            jacobian_lines.append(const(name, c_code(expr)))
+            step_jacobian.append((name, expr, False))
     s_live = live_definitions(ir, parse, [*ir.next_state, ir.output.expr])
     p_live = live_definitions(ir, parse, [psi_argument, *(e for _, e in jac.cse),
                                           *(e for _, _, e in jacobian_variables(jac))])
+    s_inv, p_inv = Invariants(theta_names), Invariants(p_theta_names)
+    s_step = [(n, s_inv.lift(e), spike) for n, e, spike in definitions(s_live, False)]
+    s_update = [c_code(s_inv.lift(parse(e))) for e in ir.next_state]
+    s_output = c_code(s_inv.lift(parse(ir.output.expr)))
+    p_step = [(n, p_inv.lift(e), spike) for n, e, spike in definitions(p_live, False) + step_jacobian]
+    s_theta = definitions(s_live, True) + [(n, e, False) for n, e in s_inv.values()]
+    p_theta = definitions(p_live, True) + theta_jacobian + [(n, e, False) for n, e in p_inv.values()]
+
+    printed = {id(x): c_code(x[1]) for x in [*s_step, *p_step, *s_theta, *p_theta]}
+    called = " ".join([*printed.values(), *s_update, s_output])
+    vector_math = [fn for fn in VECTOR_MATH if f"HG_F({fn})" in called]
+
+    def declared(items, exact: bool = False) -> list[str]:
+        """`const hg_real name = value;` lines. exact: for θ-only values, the scalar libm (HG_EXACT:
+        about 0.5 ulp, as torch) instead of libmvec's vector variants (up to 2.4 ulp for expf,
+        measured): they enter the state recomputed at every step, where cancellation near a threshold
+        amplifies them 50× and more (a float32 LIF's exp(-1/τ)); computed once per lane, they cost nothing."""
+        out = []
+        for item in items:
+            name, _, spike = item
+            value = printed[id(item)]
+            if exact:
+                for fn in vector_math:
+                    value = value.replace(f"HG_F({fn})", f"HG_EXACT({fn})")
+            if spike:
+                value = f"((hg_real)(({value}) > HG_R(0.0)))"   # H(0) = 0, as the torch heaviside
+            out.append(f"const hg_real {name} = {value};")
+        return out
+
     sweep = sweep_context(ir, parse)
     carried_sweep = sweep["sweep_carried"]
     carried_names = {name for name, _ in carried_sweep}
 
     def statement(s) -> str:
         value = s.value.plain()
-        return f"{s.target} = {value};" if s.target in carried_names else const(s.target, value)
+        return f"{s.target} = {value};" if s.target in carried_names else f"const hg_real {s.target} = {value};"
 
-    p_theta = forward(p_live, theta_only=True) + theta_jacobian
-    s_stage = declared(forward(s_live, theta_only=True) + forward(s_live, theta_only=False))
-    context = dict(
-        prelude=precision_prelude, epilogue=PRECISION_EPILOGUE,
+    return render(
+        "c/kernels.c.j2", prelude=precision_prelude, epilogue=PRECISION_EPILOGUE,
         ir=ir, name=ir.name, hyprgen_version=__version__, sympy_version=sympy_version,
         input=ir.input, carried=ir.carried, params=[x.name for x in ir.params], d=sweep["d"], p=sweep["p"],
-        s_stage=s_stage, p_stage_theta=declared(p_theta), p_theta_names=[name for name, _ in p_theta],
-        p_stage_step=declared(forward(p_live, theta_only=False)),
-        next_state=[code(e) for e in ir.next_state], output=code(ir.output.expr),
-        jacobians=jacobian_lines, carried_sweep=[(name, repr(value)) for name, value in carried_sweep],
+        vector_math=[(fn, 2 if fn == "pow" else 1) for fn in vector_math],   # (name, arguments)
+        s_stage_theta=declared(s_theta, exact=True), s_theta_names=[name for name, *_ in s_theta],
+        s_stage_step=declared(s_step), next_state=s_update, output=s_output,
+        p_stage_theta=declared(p_theta, exact=True), p_theta_names=[name for name, *_ in p_theta],
+        p_stage_step=declared(p_step),
+        carried_sweep=[(name, repr(value)) for name, value in carried_sweep],
         effective_error=sweep["effective_error"].plain(), signal_gamma=sweep["signal_gamma"],
         fresh_trace=[e.plain() for e in sweep["fresh_trace"]],
         sweep_statements=[statement(s) for s in sweep["sweep_accumulate"] + sweep["sweep_recurse"]],
@@ -85,7 +129,3 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
         phi=[(k, l, value) for k, row in enumerate(sweep["phi_rows"]) for l, value in enumerate(row)],
         theta_in=[(k, j, value) for k, row in enumerate(sweep["theta_in_rows"]) for j, value in enumerate(row)],
     )
-    called = " ".join(str(v) for v in context.values())
-    context["vector_math"] = [(fn, 2 if fn == "pow" else 1) for fn in VECTOR_MATH
-                              if f"HG_F({fn})" in called]   # (name, arguments): declared with vector variants
-    return render("c/kernels.c.j2", **context)
