@@ -30,6 +30,7 @@ class Config:
     T: int
     chunk: int | None = None   # λ (HYPR only)
     backend: str = "torch"     # HYPR's backend
+    readout_memory: bool | None = None   # HYPR/EProp: None = the learner's default (docs/hypr.md §3a)
     n: int = 256
     n_in: int = 64
     n_out: int = 10
@@ -48,7 +49,9 @@ class Config:
     def name(self) -> str:
         lam = f"_l{self.chunk}" if self.chunk else ""
         be = f"_{self.backend}" if self.method == "hypr" and self.backend != "torch" else ""
-        return f"{self.suite}_{self.neuron}_{self.method}{lam}{be}_T{self.T}"
+        memory = {None: "", True: "_mem", False: "_samestep"}[self.readout_memory] if self.method != "bptt" else ""
+        threads = f"_th{self.threads}" if self.threads else ""
+        return f"{self.suite}_{self.neuron}_{self.method}{lam}{be}{memory}{threads}_T{self.T}"
 
     @property
     def group(self) -> str:
@@ -58,7 +61,8 @@ class Config:
     @property
     def label(self) -> str:
         if self.method == "hypr":
-            return f"HYPR λ={self.chunk}" + (f" ({self.backend})" if self.backend != "torch" else "")
+            memory = {None: "", True: ", readout memory", False: ", same-step"}[self.readout_memory]
+            return f"HYPR λ={self.chunk}" + (f" ({self.backend}{memory})" if self.backend != "torch" or memory else "")
         return {"bptt": "BPTT", "eprop": "EProp (per step)", "snntorch": "snnTorch BPTT"}[self.method]
 
     def to_dict(self) -> dict:

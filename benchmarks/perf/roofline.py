@@ -172,13 +172,13 @@ def rows(results: list[dict], machine: dict) -> list[dict]:
     best: dict[tuple, dict] = {}
     for r in results:
         c = r["config"]
-        if c["method"] != "hypr" or "stage_seconds_per_sequence" not in r or c["backend"] != "torch":
+        if c["method"] != "hypr" or "stage_seconds_per_sequence" not in r:
             continue
-        key = (c["suite"], c["chunk"])
+        key = (c["suite"], c["chunk"], c.get("backend", "torch"))
         if key not in best or c["T"] > best[key]["config"]["T"]:
             best[key] = r
     out = []
-    for (suite, lam), r in sorted(best.items()):
+    for (suite, lam, backend), r in sorted(best.items()):
         c = r["config"]
         shape = layer_shape(c)
         c_f, c_J = elementwise_ops(c["neuron"])
@@ -191,7 +191,7 @@ def rows(results: list[dict], machine: dict) -> list[dict]:
             per_chunk = seconds / calls
             cpu = bound_seconds(k["flops"], k["bytes"], machine["peak_fp32_gemm_flops"], machine["copy_bytes_per_s"])
             gpu = gpu_bound_seconds(stage, k, H100)
-            out.append({"suite": suite, "neuron": c["neuron"], "T": c["T"], "chunk": lam, "stage": stage,
+            out.append({"suite": suite, "neuron": c["neuron"], "T": c["T"], "chunk": lam, "backend": backend, "stage": stage,
                         "flops": k["flops"], "bytes": k["bytes"], "intensity": k["flops"] / k["bytes"],
                         "measured_s": per_chunk, "cpu_bound_s": cpu, "cpu_fraction": cpu / per_chunk,
                         "achieved_flops": k["flops"] / per_chunk, "h100_bound_s": gpu})
@@ -208,11 +208,11 @@ def markdown(results: list[dict], machine: dict) -> str:
         f"H100: {H100['fp32_flops'] / 1e12:.0f} TFLOP/s fp32, {H100['tf32_tensor_flops'] / 1e12:.0f} TFLOP/s TF32 "
         f"tensor cores (merge), {H100['bytes_per_s'] / 1e12:.2f} TB/s HBM3 (datasheet; analytic bound only).",
         "",
-        "| suite | λ | stage | MFLOP | MB | FLOP/B | measured ms | CPU bound ms | of bound | GFLOP/s | H100 bound µs |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| suite | λ | backend | stage | MFLOP | MB | FLOP/B | measured ms | CPU bound ms | of bound | GFLOP/s | H100 bound µs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rs:
-        lines.append(f"| {r['suite']} ({r['neuron']}) | {r['chunk']} | {r['stage']} | {r['flops'] / 1e6:.1f} | "
+        lines.append(f"| {r['suite']} ({r['neuron']}) | {r['chunk']} | {r['backend']} | {r['stage']} | {r['flops'] / 1e6:.1f} | "
                      f"{r['bytes'] / 1e6:.2f} | {r['intensity']:.1f} | {r['measured_s'] * 1e3:.2f} | "
                      f"{r['cpu_bound_s'] * 1e3:.3f} | {r['cpu_fraction']:.0%} | {r['achieved_flops'] / 1e9:.2f} | "
                      f"{r['h100_bound_s'] * 1e6:.1f} |")

@@ -145,7 +145,8 @@ class Workload:
         else:
             self.model = hyprgen.RSNN(c.n_in, c.n, c.n_out, neuron=c.neuron, readout="li", seed=c.seed,
                                       weight_scale=c.weight_scale).to(self.device)
-            given = {"chunk": c.chunk, "backend": c.backend}  # the factory takes those of c.method
+            given = {"chunk": c.chunk, "backend": c.backend,   # the factory takes those of c.method
+                     "readout_memory": c.readout_memory}
             self.learner = make_learner(c.method, self.model, **options_for(c.method, given))
         self.saved = None  # SavedTensorBytes of the last counted run (BPTT, snnTorch)
 
