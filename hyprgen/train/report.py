@@ -1,6 +1,9 @@
 """The text `hyprgen train` prints: the run's header, one line per epoch, the final summary table."""
 from __future__ import annotations
 
+from .options import flag, show
+from .presets import PRESETS
+
 
 def count(n: int, unit: str, units: str | None = None) -> str:
     """'1 epoch', '2 epochs' ('1 batch', '3 batches' with units given)."""
@@ -23,6 +26,10 @@ def header(config: dict, task, batches_per_epoch: int) -> str:
              f"training: {count(c['epochs'], 'epoch')} × {count(batches_per_epoch, 'batch', 'batches')} of "
              f"{c['batch_size']}, {c['optimizer']} "
              f"lr {c['lr']:g} ({c['lr_schedule']}), {seed}, device {c['device']}"]
+    preset = PRESETS.get(c["task"])
+    if preset:
+        lines.append(f"task preset {c['task']} (hyprgen/train/presets.py) under the options given: "
+                     + " ".join(f"{flag(k)} {show(v)}" for k, v in preset.items()))
     if c.get("param_init"):
         lines.append(f"neuron parameters drawn from: {', '.join(c['param_init'])} (raw values)")
     if c["stream"]:
