@@ -1,8 +1,16 @@
-"""The text `hyprgen train` prints: the run's header, one line per epoch, the final summary table."""
+"""The text `hyprgen train` prints: the run's header, one line per epoch, the hint about a silent
+hidden layer, the final summary table."""
 from __future__ import annotations
 
 from .options import flag, show
 from .presets import PRESETS
+
+# A hidden layer below this rate (spikes per neuron and step in the test evaluation after an epoch)
+# counts as silent: it passes (almost) nothing to the layers above and the readout. 1e-4 is well
+# under every rate of a run that learns (docs/training.md, "Task presets": 0.01 to 0.2) and well
+# above the rate of the runs that did not (0, or 1 spike in 141 × 1300 steps × 36 neurons on ECG).
+SILENT_RATE = 1e-4
+ADJUSTS_FIRING = ("neuron", "weight_scale", "param_init")   # the options a silent layer's hint points to
 
 
 def count(n: int, unit: str, units: str | None = None) -> str:
@@ -53,6 +61,27 @@ def epoch_line(event: dict, config: dict, task) -> str:
     if event["rss_mb"] is not None:
         text += f", RSS {event['rss_mb']:.0f} MiB"
     return text
+
+
+def silent_layers(event: dict) -> list[int]:
+    """The hidden layers (0 = bottom) that the epoch's test evaluation found silent (SILENT_RATE)."""
+    return [i for i, rate in enumerate(event.get("test_spike_rates", ())) if rate < SILENT_RATE]
+
+
+def silent_layer_hint(layer: int, event: dict, config: dict) -> str:
+    """One line: which hidden layer is silent, and what to change: the options in which the run departs
+    from its task's preset, else (the preset itself, or a task without one) the weight scale."""
+    c = config
+    preset = PRESETS.get(c["task"], {})
+    departs = [name for name in ADJUSTS_FIRING if name in preset and c[name] != preset[name]]
+    if departs:
+        what = (f"the {c['task']} preset has " + " ".join(f"{flag(n)} {show(preset[n])}" for n in departs)
+                + f" (this run: {' '.join(f'{flag(n)} {show(c[n])}' for n in departs)})")
+    else:
+        what = f"try a larger {flag('weight_scale')} (now {show(c['weight_scale'])}) or another {flag('neuron')}"
+    return (f"hyprgen: hint: hidden layer {layer} ({c['hidden'][layer]} {c['neuron']} neurons) is silent after "
+            f"epoch {event['epoch']}: {event['test_spike_rates'][layer]:.2g} spikes per neuron and step on the test "
+            f"set (below {SILENT_RATE:g}), so it passes nothing on; {what}")
 
 
 def summary_table(s: dict) -> str:
