@@ -6,10 +6,14 @@ from .options import flag, show
 from .presets import PRESETS
 
 # A hidden layer below this rate (spikes per neuron and step in the test evaluation after an epoch)
-# counts as silent: it passes (almost) nothing to the layers above and the readout. 1e-4 is well
-# under every rate of a run that learns (docs/training.md, "Task presets": 0.01 to 0.2) and well
-# above the rate of the runs that did not (0, or 1 spike in 141 × 1300 steps × 36 neurons on ECG).
-SILENT_RATE = 1e-4
+# counts as silent: it passes (almost) nothing to the layers above and the readout. 1e-5 is far
+# under the rates of the trained presets (docs/training.md, "Task presets": 0.02 to 0.2) and above
+# those of the runs that stayed at chance (0, or 1 spike in 141 × 1300 steps × 36 neurons on ECG).
+SILENT_RATE = 1e-5
+# ...for this many evaluations in a row, or in the run's last one. One silent epoch is no sign: the
+# cue demo is silent after epochs 1 and 2 (surrogate gradients reach a silent layer), fires at 8e-5
+# after epoch 3 and learns.
+SILENT_EPOCHS = 3
 ADJUSTS_FIRING = ("neuron", "weight_scale", "param_init")   # the options a silent layer's hint points to
 
 
@@ -63,9 +67,14 @@ def epoch_line(event: dict, config: dict, task) -> str:
     return text
 
 
-def silent_layers(event: dict) -> list[int]:
-    """The hidden layers (0 = bottom) that the epoch's test evaluation found silent (SILENT_RATE)."""
-    return [i for i, rate in enumerate(event.get("test_spike_rates", ())) if rate < SILENT_RATE]
+def silent_layers(epochs: list[dict], final: bool) -> list[int]:
+    """The hidden layers (0 = bottom) to report as silent after the last of `epochs` (the run's epoch
+    events so far): below SILENT_RATE in the last SILENT_EPOCHS test evaluations, or in the last one
+    when it ends the run (`final`)."""
+    recent = [e.get("test_spike_rates") for e in epochs[-(1 if final else SILENT_EPOCHS):]]
+    if len(recent) < (1 if final else SILENT_EPOCHS) or None in recent:   # too few, or not this rank's
+        return []
+    return [i for i in range(len(recent[-1])) if all(rates[i] < SILENT_RATE for rates in recent)]
 
 
 def silent_layer_hint(layer: int, event: dict, config: dict) -> str:

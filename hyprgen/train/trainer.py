@@ -303,9 +303,11 @@ class Trainer:
         self._save()
 
     def _hint_silence(self, event: dict) -> None:
-        """A line for each hidden layer the first time it is silent (even with --quiet: a silent layer
-        is why a run stays at chance, and nothing else in the output says so)."""
-        for layer in silent_layers(event):
+        """A line for each hidden layer the first time it counts as silent (report.silent_layers; even
+        with --quiet: a silent layer is why a run stays at chance, and nothing else says so). The
+        epochs come from the log, so a resumed run counts the ones before its checkpoint too."""
+        final = self.progress.epoch >= self.config["epochs"] or self.ended is not None
+        for layer in silent_layers(self.log.of("epoch"), final):
             if layer not in self._hinted:
                 self._hinted.add(layer)
                 print(silent_layer_hint(layer, event, self.config), file=self.report, flush=True)

@@ -45,3 +45,16 @@ def test_a_firing_network_gets_no_hint(tmp_path, capsys):
     [epoch] = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
                if '"event": "epoch"' in line]
     assert epoch["test_spike_rates"][0] > 10 * SILENT_RATE
+
+
+@pytest.mark.parametrize("rates, final, named", [
+    ([0, 0], False, []),          # the cue demo: silent after epochs 1 and 2, then it fires and learns
+    ([0, 0, 0], False, [0]),      # SILENT_EPOCHS in a row
+    ([0, 0, 8e-5], True, []),     # firing again by the end
+    ([0.1, 0], True, [0]),        # silent when the run ends
+])
+def test_a_layer_counts_as_silent_after_several_epochs_or_at_the_end(rates, final, named):
+    from hyprgen.train.report import silent_layers
+
+    epochs = [{"epoch": i + 1, "test_spike_rates": [rate, 0.1]} for i, rate in enumerate(rates)]
+    assert silent_layers(epochs, final) == named
