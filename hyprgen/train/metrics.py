@@ -5,10 +5,11 @@ An event is a flat dict of JSON values, one line of metrics.jsonl:
    "peak_memory_mb", "rss_mb", and for HYPR "learner_bytes"} after every optimizer step (a step =
    one batch; in streaming mode one piece of the stream, with an optimizer step per chunk inside it);
 - {"event": "epoch", "epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-   "test_spike_rate", ["val_loss", "val_accuracy", "val_spike_rate"], "lr", "elapsed", "cpu_s",
-   "peak_memory_mb", "rss_mb", and for HYPR "learner_bytes": the largest of its steps', a full
-   batch's} after each epoch (a spike rate: the first hidden layer's spikes per neuron and step,
-   evaluation.py);
+   "test_spike_rate", "test_spike_rates", ["val_loss", "val_accuracy", "val_spike_rate",
+   "val_spike_rates"], "lr", "elapsed", "cpu_s", "peak_memory_mb", "rss_mb", and for HYPR
+   "learner_bytes": the largest of its steps', a full batch's} after each epoch (a spike rate: spikes
+   per neuron and step, evaluation.py; "_spike_rate" the first hidden layer's, "_spike_rates" a list
+   of every hidden layer's, bottom first);
 - with --initial-eval, first {"event": "initial", "epoch": 0, "step": 0, the test (and val) fields,
    "lr", "elapsed": 0, "cpu_s": 0, "peak_memory_mb", "rss_mb"}: the network before any step.
 "elapsed" is training seconds (resumed runs continue the count), "cpu_s" the process's CPU seconds

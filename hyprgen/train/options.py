@@ -1,8 +1,9 @@
 """Options of `hyprgen train`: one table, read from the command line and from a TOML file.
 
 Every option has one name (`batch_size`); the command line spells it `--batch-size`, a config file
-either way. Precedence: built-in default < the checkpoint's config (with --resume) < --config FILE <
-command line. argparse defaults are all None so that "given" and "not given" stay apart.
+either way. Precedence: built-in default < the task's preset (presets.py) < the checkpoint's config
+(with --resume) < --config FILE < command line. argparse defaults are all None so that "given" and
+"not given" stay apart.
 
 Kinds of option:
 - run options define the run: they are written to the run directory's config.toml and must match
@@ -26,6 +27,7 @@ from pathlib import Path
 from ..data import TASKS
 from ..errors import HyprgenError
 from .learners import METHODS, OWNER
+from .presets import PRESETS
 
 try:
     import tomllib
@@ -50,7 +52,8 @@ class Option:
 
 
 OPTIONS = (
-    Option("task", "str", "cue", "built-in task", "task", choices=TASKS),
+    Option("task", "str", "cue", "built-in task; the other options start from its preset (hyprgen/train/presets.py, "
+           "docs/training.md)", "task", choices=TASKS),
     Option("delay", "int", 100, "delay between cue and recall in steps", "task", tasks=("cue",)),
     Option("seq_len", "int", None, "sequence length T instead of --delay: delay = T − 20 (cue 10 + recall 10 "
            "steps)", "task", tasks=("cue",)),
@@ -149,12 +152,14 @@ STDOUT = "-"  # --json without FILE
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.description = ("Train an RSNN on a built-in task with HYPR, BPTT or e-prop. Default: BRF + HYPR (λ = 64) "
                       "on the delayed cue task (delay 100). Every option can also be set in a --config TOML file "
-                      "(same names, dashes or underscores). See docs/training.md.")
+                      "(same names, dashes or underscores). The other tasks start from a preset of these options "
+                      "(hyprgen/train/presets.py), which the options given override. See docs/training.md.")
     groups = {}
     for o in OPTIONS:
         group = groups.get(o.group) or groups.setdefault(o.group, ap.add_argument_group(o.group))
         flag = "--" + o.name.replace("_", "-")
-        shown = "" if o.default in (None, []) else f" (default: {_show(o.default)})"
+        notes = ([] if o.default in (None, []) else [f"default: {show(o.default)}"]) + _preset_notes(o.name)
+        shown = f" ({'; '.join(notes)})" if notes else ""
         where = f"[{', '.join(o.tasks)}] " if o.tasks else ""
         kwargs = {"dest": o.name, "default": None, "help": where + o.help + shown}
         if o.kind == "bool":
@@ -172,7 +177,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         group.add_argument(flag, **kwargs)
 
 
-def _show(value) -> str:
+def _preset_notes(name: str) -> list[str]:
+    """['presets: ecg 1.0, digits 30.0'] for an option that some task presets set, else []."""
+    values = [f"{task} {show(preset[name])}" for task, preset in PRESETS.items() if name in preset]
+    return [f"presets: {', '.join(values)}"] if values else []
+
+
+def show(value) -> str:
     """A value as the command line spells it."""
     if isinstance(value, list):
         return " ".join(map(str, value)) or "(none)"
@@ -238,6 +249,7 @@ def _check_type(o: Option, value, where: str):
 # -- resolution -----------------------------------------------------------------------------------
 
 COMMAND_LINE, FROM_CHECKPOINT, DEFAULT = "given on the command line", "from the checkpoint", "the default"
+PRESET = "the task's preset"
 
 
 def controls(args: argparse.Namespace) -> dict:
@@ -260,13 +272,16 @@ def resolve(args: argparse.Namespace, base: dict | None = None) -> dict:
     only; checked, or a HyprgenError that names the option and where its value came from."""
     file = load_file(args.config) if args.config else {}
     base = base or {}
+    task = _pick(BY_NAME["task"], args, file, base)[0]
+    # A checkpoint's config holds every run option that had a value, so it replaces the preset whole:
+    # an option it lacks is newer than the checkpoint and had its default then (as `differences` reads it).
+    under = base or task_preset(task)
     sources = {}
     config = {}
     for o in OPTIONS:
         if o.control:
             continue
-        config[o.name], sources[o.name] = _pick(o, args, file, base)
-    task = config["task"]
+        config[o.name], sources[o.name] = _pick(o, args, file, under, FROM_CHECKPOINT if base else PRESET)
     for o in OPTIONS:
         if o.tasks and task not in o.tasks:
             if sources[o.name] in (COMMAND_LINE, f"set in {args.config}"):
@@ -279,15 +294,33 @@ def resolve(args: argparse.Namespace, base: dict | None = None) -> dict:
     return {name: value for name, value in config.items() if value is not None}
 
 
-def _pick(o: Option, args, file: dict, base: dict) -> tuple[object, str]:
-    """(value, where it came from) by the precedence in the module docstring."""
+def _pick(o: Option, args, file: dict, under: dict, source: str = FROM_CHECKPOINT) -> tuple[object, str]:
+    """(value, where it came from) by the precedence in the module docstring; `under` is the layer
+    between the defaults and the file (a checkpoint's config or a task's preset), `source` its name."""
     if getattr(args, o.name, None) is not None:
         return getattr(args, o.name), COMMAND_LINE
     if o.name in file:
         return file[o.name], f"set in {args.config}"
-    if o.name in base:
-        return base[o.name], FROM_CHECKPOINT
+    if o.name in under:
+        return under[o.name], source
     return o.default, DEFAULT
+
+
+def task_preset(task: str) -> dict:
+    """The task's preset (presets.py), each value checked as a config file's are. A preset holds run
+    options of its own task only; none whose default is None (a checkpoint's config leaves unset
+    options out, so on --resume the preset's value would replace "unset"); none that only some
+    methods take but the chunk (the preset would make `--method X` an error for the others)."""
+    values = dict(PRESETS.get(task, {}))
+    where = f"hyprgen/train/presets.py, task {task}"
+    for name, value in values.items():
+        o = BY_NAME.get(name)
+        if (o is None or o.control or name == "task" or o.default is None or (o.tasks and task not in o.tasks)
+                or (name in OWNER and name != "chunk")):
+            raise HyprgenError(f"{where}: '{name}' cannot be preset (run options of the task only, not one "
+                               "that defaults to unset, nor one of some methods only)")
+        values[name] = _check_type(o, value, where)
+    return values
 
 
 def _cue_length(config: dict, sources: dict) -> None:
@@ -298,7 +331,7 @@ def _cue_length(config: dict, sources: dict) -> None:
     from ..data.cue import CueTask  # torch, but only here: `hyprgen train` loads it anyway
 
     frame = CueTask.cue + CueTask.recall
-    if sources["delay"] not in (DEFAULT, FROM_CHECKPOINT):
+    if sources["delay"] not in (DEFAULT, FROM_CHECKPOINT, PRESET):
         raise HyprgenError(f"give --seq-len or --delay, not both (--seq-len {seq_len}, --delay {config['delay']})")
     if seq_len <= frame:
         raise HyprgenError(f"--seq-len {seq_len} is too short: the cue task needs more than {frame} steps "
@@ -311,7 +344,7 @@ _POSITIVE = ("delay", "epoch_batches", "test_samples", "chunk", "epochs", "batch
 
 def _check_values(config: dict, sources: dict) -> None:
     def bad(name, why):
-        raise HyprgenError(f"{flag(name)} {_show(config[name])} ({sources[name]}): {why}")
+        raise HyprgenError(f"{flag(name)} {show(config[name])} ({sources[name]}): {why}")
 
     for name in _POSITIVE:
         if config.get(name) is not None and config[name] < 1:
@@ -350,7 +383,7 @@ def _check_hypr(config: dict, sources: dict) -> None:
 
     problem = option_problem(backend=config["backend"], drop_spike_paths=config["drop_spike_paths"])
     if problem is not None:
-        given = ", ".join(f"{flag(name)} {_show(config[name])} ({sources[name]})"
+        given = ", ".join(f"{flag(name)} {show(config[name])} ({sources[name]})"
                           for name in ("backend", "drop_spike_paths"))
         raise HyprgenError(f"{given}: {problem}")
 
@@ -390,7 +423,7 @@ def differences(saved: dict, current: dict) -> list[str]:
     names = [o.name for o in OPTIONS if not o.control and o.name not in NOT_COMPARED]
     # an option missing from an older checkpoint's config had its default then
     old = {name: saved.get(name, BY_NAME[name].default if name in current else None) for name in names}
-    return [f"{name}: {_show(old[name])} → {_show(current.get(name))}" for name in names
+    return [f"{name}: {show(old[name])} → {show(current.get(name))}" for name in names
             if old[name] != current.get(name)]
 
 

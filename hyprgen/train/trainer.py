@@ -41,7 +41,7 @@ from .checkpoint import CheckpointError
 from .evaluation import evaluate
 from .metrics import TENSORBOARD_MISSING, MetricsLog, carried_bytes, encode, peak_memory_mb, rss_mb, tensorboard_available
 from .options import STDOUT, controls, resolve, to_toml
-from .report import count, epoch_line, header, summary_table
+from .report import count, epoch_line, header, silent_layer_hint, silent_layers, summary_table
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}           # 128 + signal number, as shells report
 EXIT_NONFINITE = 3                                                # the finiteness guard stopped the run
@@ -147,6 +147,7 @@ class Trainer:
         self.log: MetricsLog | None = None
         self.ended: str | None = None       # why the run ended before its last epoch, if it did
         self._carried: dict[int, int] = {}  # sequence-mode HYPR: batch size → carried bytes
+        self._hinted: set[int] = set()      # hidden layers whose silence this invocation has reported
         self._start = self._cpu_start = 0.0
 
     @property
@@ -300,7 +301,18 @@ class Trainer:
         p.epoch, p.batch, p.batches, p.epoch_data = p.epoch + 1, 0, [], self.data.get_state()
         if not self.ctl["quiet"] and self.ranks.main:
             print(epoch_line(event, self.config, self.task), file=self.report, flush=True)
+        self._hint_silence(event)
         self._save()
+
+    def _hint_silence(self, event: dict) -> None:
+        """A line for each hidden layer the first time it counts as silent (report.silent_layers; even
+        with --quiet: a silent layer is why a run stays at chance, and nothing else says so). The
+        epochs come from the log, so a resumed run counts the ones before its checkpoint too."""
+        final = self.progress.epoch >= self.config["epochs"] or self.ended is not None
+        for layer in silent_layers(self.log.of("epoch"), final):
+            if layer not in self._hinted:
+                self._hinted.add(layer)
+                print(silent_layer_hint(layer, event, self.config), file=self.report, flush=True)
 
     def _evaluations(self) -> dict:
         """test_loss, test_accuracy, test_spike_rate, and val_* where a validation part is held out."""

@@ -81,12 +81,13 @@ def board(run_dir) -> dict:
 
 
 def expected(events) -> dict:
-    """The scalars --tensorboard promises, from metrics.jsonl: float32, as event files hold them."""
+    """The scalars --tensorboard promises, from metrics.jsonl: every number but the counters (not the
+    per-layer lists such as test_spike_rates), float32, as event files hold them."""
     out = {}
     for e in events:
         kind = "epoch" if e["event"] == "initial" else e["event"]
         for name, value in e.items():
-            if name not in ("event", "epoch", "batch", "step") and value is not None:
+            if name not in ("event", "epoch", "batch", "step") and isinstance(value, (int, float)):
                 out.setdefault(f"{kind}/{name}", []).append((e["step"], float(np.float32(value))))
     return out
 
