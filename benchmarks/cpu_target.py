@@ -55,7 +55,8 @@ def load_average() -> float:
 
 
 def run_one(config: Config, folder: Path) -> dict:
-    cfg, res = folder / f"{config.name}.config.json", folder / f"{config.name}.json"
+    stem = f"{config.name}_threads{config.threads or 0}"
+    cfg, res = folder / f"{stem}.config.json", folder / f"{stem}.json"
     cfg.write_text(json.dumps(config.to_dict()))
     before = load_average()
     subprocess.run([sys.executable, "-m", "benchmarks.perf.measure", str(cfg), str(res)], cwd=ROOT, check=True)

@@ -50,8 +50,7 @@ class Config:
         lam = f"_l{self.chunk}" if self.chunk else ""
         be = f"_{self.backend}" if self.method == "hypr" and self.backend != "torch" else ""
         memory = {None: "", True: "_mem", False: "_samestep"}[self.readout_memory] if self.method != "bptt" else ""
-        threads = f"_th{self.threads}" if self.threads else ""
-        return f"{self.suite}_{self.neuron}_{self.method}{lam}{be}{memory}{threads}_T{self.T}"
+        return f"{self.suite}_{self.neuron}_{self.method}{lam}{be}{memory}_T{self.T}"
 
     @property
     def group(self) -> str:
