@@ -79,8 +79,9 @@ def _aot(archs_text: str, report_path: str) -> int:
 def _verify(spec: str, input_scale: float | None) -> int:
     import torch
 
-    from .loader import load, load_cpu_kernels, load_kernels
+    from .loader import load, load_kernels
     from .ops import native, triton_support
+    from .runtime.stages import load_cpu_kernels
     from .verify import format_report, unsupported, verify
 
     module = load(spec)

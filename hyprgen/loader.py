@@ -88,12 +88,9 @@ def load_kernels(neuron: ModuleType) -> ModuleType:
     return module
 
 
-def load_cpu_kernels(neuron: ModuleType):
-    """The cpu kernels of a generated torch module: the <name>_cpu.c beside it, checked against its seal,
-    compiled into the cache on first use (ops/native.py) and loaded (ops/cpu_kernels.CpuKernels)."""
-    from .ops.cpu_kernels import CpuKernels
-    from .ops.native import load_library
-
+def cpu_source(neuron: ModuleType) -> str:
+    """The C kernels (cpu target) of a generated torch module: the text of the <name>_cpu.c beside it,
+    once it matches its seal. Compiling and loading it is ops/native.py's and ops/cpu_kernels.py's."""
     name = neuron.META["name"]
     path = Path(neuron.__file__).with_name(f"{name}{CPU_SUFFIX}.c")
     if not path.is_file():
@@ -104,11 +101,7 @@ def load_cpu_kernels(neuron: ModuleType):
     if problem is not None:
         raise GeneratedFileError(f"{path}: not compiled: {problem} (edited or damaged since hyprgen wrote it, or "
                                  f"written by an older hyprgen); {_rebuild_hint(path)}")
-    kernels = CpuKernels.of(name, load_library(text, name))
-    if kernels.spec_hash != neuron.META["spec_hash"]:
-        raise HyprgenError(f"{path} was generated from another version of the spec of '{name}' than "
-                           f"{neuron.__file__}: rebuild with `hyprgen build`")
-    return kernels
+    return text
 
 
 def _built(spec_path: Path) -> ModuleType:

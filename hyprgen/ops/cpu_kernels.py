@@ -37,6 +37,18 @@ class CpuKernels:
     _functions: dict = field(default_factory=dict, repr=False)
 
     @staticmethod
+    def load(name: str, source: str, spec_hash: str) -> "CpuKernels":
+        """The kernels of one generated C file (compiled into the cache on first use, ops/native.py),
+        checked to be those of the spec version `spec_hash` (the torch module's META)."""
+        from .native import load_library
+
+        kernels = CpuKernels.of(name, load_library(source, name))
+        if kernels.spec_hash != spec_hash:
+            raise HyprgenError(f"the cpu kernels of '{name}' were generated from another version of its spec than "
+                               "its torch module: rebuild with `hyprgen build`")
+        return kernels
+
+    @staticmethod
     def of(name: str, library: ctypes.CDLL) -> "CpuKernels":
         for export, restype in (("spec_hash", ctypes.c_char_p), ("carried", _INT), ("params", _INT)):
             getattr(library, f"{name}_{export}").restype = restype

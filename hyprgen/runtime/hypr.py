@@ -26,7 +26,7 @@ from . import finite, losses
 from .finite import GRADIENT_NAMES
 from .learner import Learner, StepResult, add_layer_grads
 from .network import LayerState, LinearNeuron, RSNN
-from .stages import CpuStages, Kept, TorchStages, TritonStages
+from .stages import CpuStages, Kept, TorchStages, TritonStages, load_cpu_kernels
 
 BACKENDS = ("auto", "torch", "triton", "cpu")
 CPU_DTYPES = (torch.float32, torch.float64)
@@ -183,7 +183,7 @@ class HYPR(Learner):
         if self.backend == "torch" or isinstance(layer.neuron, LinearNeuron):
             return TorchStages(self.drop_spike_paths)
         if self.backend == "cpu":
-            return CpuStages(loader.load_cpu_kernels(layer.neuron))
+            return CpuStages(load_cpu_kernels(layer.neuron))
         return TritonStages(loader.load_kernels(layer.neuron))
 
     # -- public API ----------------------------------------------------------------------------

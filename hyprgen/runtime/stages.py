@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import loader
 from ..contract import PREV_SPIKE
+from ..ops.cpu_kernels import CpuKernels
 from ..ops.jacobians import densify
 from ..ops.merge import merge_cpu, merge_ref, merge_triton
 from ..ops.p_stage import p_stage_cpu, p_stage_ref, p_stage_torch, p_stage_triton
@@ -94,6 +96,11 @@ class TritonStages:
         return p_stage_triton(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer))
 
     merge = staticmethod(merge_triton)
+
+
+def load_cpu_kernels(neuron) -> CpuKernels:
+    """The compiled C kernels of a generated torch module (loader.cpu_source, then ops.cpu_kernels)."""
+    return CpuKernels.load(neuron.META["name"], loader.cpu_source(neuron), neuron.META["spec_hash"])
 
 
 class CpuStages:

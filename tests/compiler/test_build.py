@@ -169,8 +169,8 @@ def tree_copy(tmp_path, monkeypatch):
     generated.mkdir()
     for name in ("lif", "brf"):
         shutil.copy(neurons_dir() / f"{name}.py", neurons / f"{name}.py")
-        for module in (name, f"{name}_triton"):
-            shutil.copy(generated_dir() / f"{module}.py", generated / f"{module}.py")
+        for module in (f"{name}.py", f"{name}_triton.py", f"{name}_cpu.c"):
+            shutil.copy(generated_dir() / module, generated / module)
     (generated / "__init__.py").write_text("")
     for module in (P, L):      # where the specs are (paths.shipped_specs reads paths.neurons_dir)
         monkeypatch.setattr(module, "neurons_dir", lambda: neurons)
@@ -186,7 +186,8 @@ def test_check_fails_after_a_spec_edit_naming_the_module(tree_copy, capsys):
     assert LIF_THETA in spec.read_text(), "neurons/lif.py changed: update LIF_THETA"
     spec.write_text(spec.read_text().replace(LIF_THETA, 'neuron.const("theta", 1.25)'))
     assert B.check() == ["stale: generated/lif.py (from neurons/lif.py)",
-                         "stale: generated/lif_triton.py (from neurons/lif.py)"]
+                         "stale: generated/lif_triton.py (from neurons/lif.py)",
+                         "stale: generated/lif_cpu.c (from neurons/lif.py)"]
     assert main(["build", "--check"]) == 1
     err = capsys.readouterr().err
     assert "generated/lif.py" in err and "brf" not in err and "hyprgen build --all" in err
@@ -205,6 +206,7 @@ def test_check_reports_a_comment_edit_missing_and_orphan_modules(tree_copy):
     (generated / "old_neuron.py").write_text("")
     assert B.check() == ["stale: generated/brf.py (from neurons/brf.py)",
                          "stale: generated/brf_triton.py (from neurons/brf.py)",
+                         "stale: generated/brf_cpu.c (from neurons/brf.py)",
                          "missing: generated/lif.py (from neurons/lif.py)",
                          "orphan: generated/old_neuron.py has no spec in neurons/"]
 
@@ -466,12 +468,30 @@ def test_cli_build_spec_out_dir(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["build", str(spec), "--out", str(out)]) == 0
     path = out / "mylif.py"
-    assert capsys.readouterr().out.strip() == f"built {path} and mylif_triton.py beside it"
+    assert capsys.readouterr().out.strip() == f"built {path} and mylif_triton.py, mylif_cpu.c beside it"
     assert path.read_text() == B.generate(spec)[1]
-    assert (out / "mylif_triton.py").read_text() == B.generate_modules(spec)[1]["mylif_triton.py"]
+    for other in ("mylif_triton.py", "mylif_cpu.c"):
+        assert (out / other).read_text() == B.generate_modules(spec)[1][other]
     module = L.import_file(path, "hyprgen_test_cli_build_mylif")
     assert module.META["name"] == "mylif" and module.META["carried"] == ["u", "z"]
     assert L.load_kernels(module).SPEC_HASH == module.META["spec_hash"]
+
+
+def test_cli_build_target_cpu_writes_and_compiles_the_c_kernels(tmp_path, capsys):
+    """`hyprgen build --target cpu` writes only <name>_cpu.c and compiles it into the cache now; loading
+    it later compiles nothing (the same library path)."""
+    from hyprgen.ops import native
+
+    if native.compiler_problem() is not None:
+        pytest.skip("no C compiler")
+    spec = user_spec(tmp_path / "specs", theta=0.9)
+    out = tmp_path / "out"
+    assert main(["build", str(spec), "--out", str(out), "--target", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["mylif_cpu.c"]
+    lines = capsys.readouterr().out.strip().splitlines()
+    library = Path(lines[1].removeprefix("compiled "))
+    assert lines[0] == f"built {out / 'mylif_cpu.c'}" and library.is_file()
+    assert native.library_path((out / "mylif_cpu.c").read_text(), "mylif") == library
 
 
 @pytest.mark.parametrize("target, written", [("torch", ["mylif.py"]), ("triton", ["mylif_triton.py"])])

@@ -11,7 +11,7 @@ state and sweep, so a difference cannot hide behind (or be blamed on) an earlier
 import pytest
 import torch
 
-from hyprgen.loader import load_cpu_kernels
+from hyprgen.runtime.stages import load_cpu_kernels
 from hyprgen.ops import native
 from hyprgen.ops.merge import Traces
 from hyprgen.runtime.stages import CpuStages, TorchStages

@@ -20,8 +20,11 @@ def test_verify_a_user_spec(tmp_path, capsys):
     assert main(["build", "--verify", str(user_spec(tmp_path))]) == 0
     out = capsys.readouterr().out
     assert all(stage in out for stage in STAGES)
+    reports = re.findall(r"^(\d+)/(\d+) outputs within tolerance", out.replace("  ", ""), re.M)
+    assert "Triton kernels vs torch" in out and "C (cpu target) kernels vs torch" in out
     n_checks = len(re.findall(r"^  (S-stage|P-stage|merge|HYPR step) ", out, re.M))
-    assert f"{n_checks}/{n_checks} outputs within tolerance" in out and "FAIL" not in out
+    assert len(reports) == 2 and all(k == n for k, n in reports) and sum(int(n) for _, n in reports) == n_checks
+    assert "FAIL" not in out
 
 
 def test_verify_catches_kernels_of_another_neuron(capsys):
@@ -200,7 +203,7 @@ def test_verify_of_a_neuron_the_triton_kernels_do_not_support_checks_the_c_kerne
 
 def test_verify_checks_the_cpu_target_and_catches_kernels_of_another_neuron(capsys):
     """The C kernels are verified too: brf's with brf_exp's C kernels fail where the transforms differ."""
-    from hyprgen.loader import load_cpu_kernels
+    from hyprgen.runtime.stages import load_cpu_kernels
 
     checks, _ = verify(hyprgen.load("brf"), load_cpu_kernels(hyprgen.load("brf")), target="cpu")
     assert checks and all(c.ok for c in checks)

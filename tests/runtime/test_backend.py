@@ -102,7 +102,7 @@ def test_a_damaged_generated_c_file_is_not_compiled(tmp_path):
     c_file = os.path.join(os.path.dirname(neuron.__file__), "myl_cpu.c")
     with open(c_file, "a") as f:
         f.write("/* edited */\n")
-    from hyprgen.loader import load_cpu_kernels
+    from hyprgen.runtime.stages import load_cpu_kernels
     with pytest.raises(GeneratedFileError, match="myl_cpu.c: not compiled: its content does not match the sha256"):
         load_cpu_kernels(neuron)
 
