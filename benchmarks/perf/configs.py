@@ -2,8 +2,8 @@
 
 Suites (docs/results/performance.md):
   brf   BRF RSNN, n = 256 recurrent hidden, n_in = 64, LI readout (10 classes), B = 32, Bernoulli
-        input and a label at every step: HYPR at λ ∈ {1, 8, 32, 128, 512} (torch backend; also the
-        triton backend on CUDA), BPTT and per-step EProp, T ∈ {256 … 65,536}.
+        input and a label at every step: HYPR at λ ∈ {1, 8, 32, 128, 512} (torch backend, and the cpu
+        target; the triton backend instead on CUDA), BPTT and per-step EProp, T ∈ {256 … 65,536}.
   lif   the same network with LIF neurons: hyprgen's HYPR (λ = 128) and BPTT beside snnTorch's
         BPTT (RLeaky + Leaky readout, the same sizes).
   cue   the HYPR authors' cue-task setting: BRF-exp, 15 inputs, 256 recurrent hidden, LI readout,
@@ -91,7 +91,7 @@ def suite_configs(suite: str, quick: bool = False, cuda: bool = False, reps: int
     # the targets of issue 6 read the brf suite's HYPR at the headline λ and its BPTT at every T:
     # those run whatever the time budget (memory can still rule them out)
     def hypr(neuron, lams, Ts, **kw):
-        backends = ("torch", "triton") if cuda else ("torch",)
+        backends = ("torch", "triton") if cuda else ("torch", "cpu")   # the compiled target beside the reference
         for backend in backends:
             for lam in lams:
                 required = suite == "brf" and lam == headline and backend == "torch"

@@ -121,7 +121,7 @@ def test_learner_options_belong_to_their_method(capsys):
         (["--backend", "triton", "--drop-spike-paths"], "--backend triton (given on the command line), "
          "--drop-spike-paths true (given on the command line): drop_spike_paths is a comparison option of "
          "backend='torch'"),
-        (["--backend", "cuda"], "backend must be one of 'torch', 'triton', got 'cuda'"),
+        (["--backend", "cuda"], "backend must be one of 'auto', 'torch', 'triton', 'cpu', got 'cuda'"),
     ]:
         assert main(["train", *TINY, *argv]) == 2
         assert message in capsys.readouterr().err

@@ -72,7 +72,9 @@ def test_resolved_config_is_written_back_and_reused(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--config", str(file), "--lr", "0.02", "--out", str(run), "--quiet", "--no-plots"]) == 0
     written = tomllib.loads((run / "config.toml").read_text())
-    assert written == resolve(parse(["--config", str(file), "--lr", "0.02"]))
+    resolved = resolve(parse(["--config", str(file), "--lr", "0.02"]))
+    assert resolved["backend"] == "auto" and written["backend"] in ("cpu", "torch")   # the one auto picked
+    assert written == resolved | {"backend": written["backend"]}
     assert written["lr"] == 0.02 and written["hidden"] == [8] and written["delay"] == 10
     # the written file reproduces the run: same options, same final parameters
     again = tmp_path / "again"
