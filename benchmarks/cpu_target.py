@@ -40,9 +40,11 @@ def configs(quick: bool) -> list[Config]:
     cue = Config("cue", "bptt", "brf_exp", T, task="cue", n_out=2, weight_scale=200.0, **(small | {"n_in": 15}))
     out = [brf]
     hypr = replace(brf, method="hypr")
-    for memory in (False, True):
-        out += [replace(hypr, chunk=lam, backend="cpu", readout_memory=memory) for lam in (16, 32, 128, 512)]
-        out += [replace(hypr, chunk=lam, backend="torch", readout_memory=memory) for lam in (128, 512)]
+    out += [replace(hypr, chunk=lam, backend="cpu", readout_memory=False) for lam in (16, 32, 128, 512)]
+    out += [replace(hypr, chunk=lam, backend="torch", readout_memory=False) for lam in (128, 512)]
+    # the readout's memory (R = 10 routes: 11·B lanes in the P-stage, G traces 10× ε): the best λ only
+    out += [replace(hypr, chunk=lam, backend=backend, readout_memory=True) for lam, backend in
+            ((128, "cpu"), (512, "cpu"), (128, "torch"))]
     for threads in (1, 2):
         out.append(replace(cue, threads=threads))
         out += [replace(cue, method="hypr", chunk=lam, backend="cpu", readout_memory=False, threads=threads)
@@ -55,13 +57,20 @@ def load_average() -> float:
 
 
 def run_one(config: Config, folder: Path) -> dict:
+    """One configuration's result: measured now, or read from folder when an earlier (interrupted) run
+    of this script measured it (delete folder to measure everything again)."""
     stem = f"{config.name}_threads{config.threads or 0}"
     cfg, res = folder / f"{stem}.config.json", folder / f"{stem}.json"
+    if res.exists():
+        return json.loads(res.read_text())
     cfg.write_text(json.dumps(config.to_dict()))
     before = load_average()
-    subprocess.run([sys.executable, "-m", "benchmarks.perf.measure", str(cfg), str(res)], cwd=ROOT, check=True)
-    result = json.loads(res.read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "benchmarks.perf.measure", str(cfg), f"{tmp}/result.json"], cwd=ROOT,
+                       check=True)
+        result = json.loads(Path(f"{tmp}/result.json").read_text())
     result["load_before_after"] = [before, load_average()]
+    res.write_text(json.dumps(result, indent=1))   # written whole, once measured: a resumed run reuses it
     return result
 
 
@@ -104,7 +113,7 @@ def ratios(results: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(results: list[dict], table: list[dict], machine: dict) -> str:
+def markdown(results: list[dict], table: list[dict], machine: dict | None, roofline_note: bool = True) -> str:
     lines = ["| configuration | threads | ms / step | S-stage | P-stage | merge | load (before, after) |",
              "|---|---|---|---|---|---|---|"]
     for r in results:
@@ -121,7 +130,8 @@ def markdown(results: list[dict], table: list[dict], machine: dict) -> str:
         lines.append(f"| {t['suite']} | {t['threads']} | {t['rule']} | {t['bptt_ms_per_step']:.3f} | {t['best_chunk']} | "
                      f"{t['hypr_cpu_ms_per_step']:.3f} | {t['hypr_cpu_over_bptt']:.2f} | {fmt(t['lambda16_over_best'])} | "
                      f"{fmt(t.get('torch_over_cpu_time_l128'))} | {fmt(t.get('torch_over_cpu_transient_memory_l512'), '{:.1f}')} |")
-    lines += ["", roofline.markdown([r for r in results if r["config"]["suite"] == "brf"], machine)]
+    if roofline_note:
+        lines += ["", roofline.markdown([r for r in results if r["config"]["suite"] == "brf"], machine)]
     return "\n".join(lines) + "\n"
 
 
@@ -133,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for config in configs(a.quick):
-            r = run_one(config, Path(tmp))
-            results.append(r)
-            print(f"{r['config']['suite']:>4} {r['label']:<40} threads {config.threads or 'default'}: "
-                  f"{r['time_per_step_s'] * 1e3:8.3f} ms/step (load {r['load_before_after'][0]:.1f})", flush=True)
+    runs = a.out / ("runs-quick" if a.quick else "runs")
+    runs.mkdir(parents=True, exist_ok=True)
+    for config in configs(a.quick):
+        r = run_one(config, runs)
+        results.append(r)
+        print(f"{r['config']['suite']:>4} {r['label']:<40} threads {config.threads or 'default'}: "
+              f"{r['time_per_step_s'] * 1e3:8.3f} ms/step (load {r['load_before_after'][0]:.1f})", flush=True)
     machine = roofline.machine_peaks(a.out, quick=a.quick, refresh=True)
     table = ratios(results)
     (a.out / "cpu_target.json").write_text(json.dumps({"machine": machine, "ratios": table, "results": results},
