@@ -79,22 +79,29 @@ def stacked_params(layer: Layer) -> torch.Tensor:
     return torch.stack(params) if params else layer.W_in.new_zeros(1)
 
 
-class TritonStages:
-    """The generated Triton kernels of one neuron (kernels: its <name>_triton module)."""
+class CompiledStages:
+    """A neuron's generated kernels behind the stage interface; a subclass names its launchers."""
 
-    name = "triton"
+    name = "?"
+    S_STAGE = P_STAGE = None   # the launchers (ops/s_stage.py, ops/p_stage.py), staticmethods
 
     def __init__(self, kernels):
         self.kernels = kernels
 
     def s_stage(self, layer: Layer, x: torch.Tensor, s: LayerState):
-        outs, r_prev, cur, r_out, o_out = s_stage_triton(self.kernels, layer.feedforward(x), layer.W_rec,
-                                                         torch.stack(s.r), s.o, stacked_params(layer))   # outs: o^0..o^λ
+        outs, r_prev, cur, r_out, o_out = self.S_STAGE(self.kernels, layer.feedforward(x), layer.W_rec,
+                                                       torch.stack(s.r), s.o, stacked_params(layer))   # outs: o^0..o^λ
         return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
 
     def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
-        return p_stage_triton(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer))
+        return self.P_STAGE(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer))
 
+
+class TritonStages(CompiledStages):
+    """The generated Triton kernels of one neuron (kernels: its <name>_triton module)."""
+
+    name = "triton"
+    S_STAGE, P_STAGE = staticmethod(s_stage_triton), staticmethod(p_stage_triton)
     merge = staticmethod(merge_triton)
 
 
@@ -103,21 +110,11 @@ def load_cpu_kernels(neuron) -> CpuKernels:
     return CpuKernels.load(neuron.META["name"], loader.cpu_source(neuron), neuron.META["spec_hash"])
 
 
-class CpuStages:
+class CpuStages(CompiledStages):
     """The generated C kernels of one neuron (kernels: its ops.cpu_kernels.CpuKernels), float32 or float64."""
 
     name = "cpu"
-
-    def __init__(self, kernels):
-        self.kernels = kernels
-
-    def s_stage(self, layer: Layer, x: torch.Tensor, s: LayerState):
-        outs, r_prev, cur, r_out, o_out = s_stage_cpu(self.kernels, layer.feedforward(x), layer.W_rec,
-                                                      torch.stack(s.r), s.o, stacked_params(layer))   # outs: o^0..o^λ
-        return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
-
-    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
-        return p_stage_cpu(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer))
+    S_STAGE, P_STAGE = staticmethod(s_stage_cpu), staticmethod(p_stage_cpu)
 
     def merge(self, traces, sweep, pre):
         return merge_cpu(self.kernels, traces, sweep, pre)

@@ -12,8 +12,11 @@ from __future__ import annotations
 import math
 
 import sympy as sp
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import BooleanAtom
 from sympy.printing.precedence import PRECEDENCE
 
+from ...errors import BuildError
 from .printer import ElementwisePrinter, mul_factors
 
 MAX_EXPANDED_POWER = 8  # |n| up to this: x**n as a product; beyond it a pow call
@@ -38,6 +41,18 @@ def _integer_exponent(e: sp.Expr) -> int | None:
 class PowerFreePrinter(ElementwisePrinter):
     """Add, Mul and Pow without `**`. A target defines `literal` (a float as it spells one) and `call`
     (sqrt, rsqrt, exp or pow applied to printed arguments)."""
+
+    def _print(self, expr, **kwargs):
+        """Numbers fold to one literal, functions go to _print_function; anything else unprintable is a
+        BuildError naming the target."""
+        if isinstance(expr, sp.Expr) and expr.is_number:
+            return self.literal(_number(expr))
+        if isinstance(expr, sp.Function) and not isinstance(expr, sp.Piecewise):
+            return self._print_function(expr)
+        if not isinstance(expr, (sp.Symbol, sp.Add, sp.Mul, sp.Pow, sp.Max, sp.Min, sp.Piecewise, Relational,
+                                 sp.And, sp.Or, sp.Not, BooleanAtom)):
+            raise BuildError(f"no {self.TARGET} printer for {type(expr).__name__}: {expr}")
+        return super()._print(expr, **kwargs)
 
     def literal(self, value: float) -> str:
         raise NotImplementedError

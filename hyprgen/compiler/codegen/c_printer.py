@@ -20,11 +20,9 @@ from __future__ import annotations
 import math
 
 import sympy as sp
-from sympy.core.relational import Relational
-from sympy.logic.boolalg import BooleanAtom
 
 from ...errors import BuildError
-from .arithmetic import _ATOM, PowerFreePrinter, _number
+from .arithmetic import _ATOM, PowerFreePrinter
 from .functions import calls
 
 # C keywords and the names the generated C code defines or calls: a spec symbol may not take them.
@@ -81,16 +79,6 @@ class CPrinter(PowerFreePrinter):
     TARGET = "C"
     RESERVED = RESERVED_NAMES
     FUNCTIONS = calls("c")   # SymPy name → C math function (double spelling; HG_F picks the type's)
-
-    def _print(self, expr, **kwargs):
-        if isinstance(expr, sp.Expr) and expr.is_number:
-            return self.literal(_number(expr))
-        if isinstance(expr, sp.Function) and not isinstance(expr, sp.Piecewise):
-            return self._print_function(expr)
-        if not isinstance(expr, (sp.Symbol, sp.Add, sp.Mul, sp.Pow, sp.Max, sp.Min, sp.Piecewise, Relational,
-                                 sp.And, sp.Or, sp.Not, BooleanAtom)):
-            raise BuildError(f"no C printer for {type(expr).__name__}: {expr}")
-        return super()._print(expr, **kwargs)
 
     def literal(self, value: float) -> str:
         return c_literal(value)

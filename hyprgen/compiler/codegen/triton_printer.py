@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 
 import sympy as sp
-from sympy.core.relational import Relational
 from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import BooleanAtom
 
@@ -78,16 +77,6 @@ class TritonPrinter(PowerFreePrinter):
     RESERVED = RESERVED_NAMES
 
     # -- dispatch and precedence -------------------------------------------------------------------
-
-    def _print(self, expr, **kwargs):
-        if isinstance(expr, sp.Expr) and expr.is_number:
-            return self.literal(_number(expr))
-        if isinstance(expr, sp.Function) and not isinstance(expr, sp.Piecewise):
-            return self._print_function(expr)
-        if not isinstance(expr, (sp.Symbol, sp.Add, sp.Mul, sp.Pow, sp.Max, sp.Min, sp.Piecewise, Relational,
-                                 sp.And, sp.Or, sp.Not, BooleanAtom)):
-            raise BuildError(f"no Triton printer for {type(expr).__name__}: {expr}")
-        return super()._print(expr, **kwargs)
 
     def literal(self, value: float) -> str:
         return float_literal(value)
