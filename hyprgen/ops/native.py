@@ -12,7 +12,7 @@ a crash mid-build) never loads half a library.
 Why ctypes and not torch's extension loader (docs/cpu.md has the measurements): the kernels take raw
 pointers and sizes, so they need no torch headers; a plain C file compiles in about 0.3 s where a
 torch C++ extension takes tens of seconds (it compiles torch's headers), and the library does not
-depend on the torch build it was compiled beside. A ctypes call costs about a microsecond, against
+depend on the torch build it was compiled beside. A ctypes call costs one to three microseconds (measured), against
 the tens of microseconds of work in every call (one step of a layer, or one chunk).
 
 The compiler: $CC if set, else the first of cc, gcc, clang on PATH. Flags: -O3 -march=native (the
