@@ -99,6 +99,7 @@ def compiler_problem() -> str | None:
     return None
 
 
+@functools.cache
 def _host() -> str:
     """What -march=native depends on: the architecture and the CPU model and flags."""
     model = ""

@@ -57,6 +57,24 @@ class PowerFreePrinter(ElementwisePrinter):
     def literal(self, value: float) -> str:
         raise NotImplementedError
 
+    def min_max(self, function: str, a: str, b: str) -> str:
+        """max or min ("max", "min") of two printed operands, NaN propagated (as torch.maximum)."""
+        raise NotImplementedError
+
+    def _print_MinMax(self, expr, function: str):
+        numbers = [a for a in expr.args if a.is_number]
+        tensors = [a for a in expr.args if not a.is_number]
+        out = self._print(tensors[0])
+        for a in tensors[1:] + numbers:  # numbers last (at most one after SymPy's own folding)
+            out = self.min_max(function, out, self._print(a))
+        return out
+
+    def _print_Max(self, expr):
+        return self._print_MinMax(expr, "max")
+
+    def _print_Min(self, expr):
+        return self._print_MinMax(expr, "min")
+
     def call(self, function: str, *args: str) -> str:
         raise NotImplementedError
 

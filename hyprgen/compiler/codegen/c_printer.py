@@ -102,19 +102,8 @@ class CPrinter(PowerFreePrinter):
             return f"((hg_real)(({args[0]}) > {self.literal(0.0)}))"   # a comparison, not a branch: vectorizes
         raise BuildError(f"function '{name}' has no C printer (in {expr})")
 
-    def _print_MinMax(self, expr, fn: str):
-        numbers = [a for a in expr.args if a.is_number]
-        tensors = [a for a in expr.args if not a.is_number]
-        out = self._print(tensors[0])
-        for a in tensors[1:] + numbers:  # numbers last, as the Triton printer (same NaN propagation)
-            out = f"{fn}({out}, {self._print(a)})"
-        return out
-
-    def _print_Max(self, expr):
-        return self._print_MinMax(expr, "HG_MAX")
-
-    def _print_Min(self, expr):
-        return self._print_MinMax(expr, "HG_MIN")
+    def min_max(self, function: str, a: str, b: str) -> str:
+        return f"HG_{function.upper()}({a}, {b})"
 
     def _print_Piecewise(self, expr):
         *pieces, (last, last_cond) = expr.args

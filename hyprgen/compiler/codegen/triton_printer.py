@@ -102,19 +102,8 @@ class TritonPrinter(PowerFreePrinter):
             return f"tl.where({a} > 0.0, 1.0, 0.0).to({a}.dtype)"
         raise BuildError(f"function '{name}' has no Triton printer (in {expr})")
 
-    def _print_MinMax(self, expr, fn: str):
-        numbers = [a for a in expr.args if a.is_number]
-        tensors = [a for a in expr.args if not a.is_number]
-        out = self._print(tensors[0])
-        for a in tensors[1:] + numbers:  # numbers last (at most one after SymPy's own folding)
-            out = f"{fn}({out}, {self._print(a)}, {_NAN_ALL})"
-        return out
-
-    def _print_Max(self, expr):
-        return self._print_MinMax(expr, "tl.maximum")
-
-    def _print_Min(self, expr):
-        return self._print_MinMax(expr, "tl.minimum")
+    def min_max(self, function: str, a: str, b: str) -> str:
+        return f"tl.{function}imum({a}, {b}, {_NAN_ALL})"
 
     def _print_Piecewise(self, expr):
         *pieces, (last, last_cond) = expr.args
