@@ -286,8 +286,8 @@ def small_terms(traces: Traces, sweep: ChunkSweep):
 def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[ChunkGradient, Traces]:
     """Chunk gradient and traces carried out of the chunk (as merge_ref), in the sweep's dtype: the C
     kernel writes ε^λ = Φ^{λ:1} ε^0 and ΔW = Σ_b q^0 ε^0 reading ε once; then per sample one GEMM
-    [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ (E read as p_stage_cpu stores it, [B, λ, n·d]: no copy), and one GEMM over
-    K = λ·B adds Σ g^τ p^τ into ΔW. pre: p^τ [λ, B, m]."""
+    [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ (E read as p_stage_cpu stores it, [B, λ, n·d]: no
+    copy), and one GEMM over K = λ·B adds Σ g^τ p^τ into ΔW. pre: p^τ [λ, B, m]."""
     lam, B, n, d = sweep.E.shape
     m = pre.shape[-1]
     eps = traces.eps.contiguous()
