@@ -81,9 +81,26 @@ class ChunkGradient:
     theta: torch.Tensor  # [n, p]
 
 
+def trace_buffer(traces: Traces, out: torch.Tensor | None) -> torch.Tensor:
+    """Where a merge writes ε^λ: `out`, a buffer the caller no longer needs (the learner passes the ε^0
+    of the chunk before, so that a long run allocates no ε-sized tensor per chunk: runtime/hypr.py
+    `_spare_traces`), or a new one. Every element is written, whatever out held."""
+    eps = traces.eps
+    if out is None:
+        return dispatch.output(*eps.shape, like=eps, dtype=eps.dtype)
+    if out.shape != eps.shape or out.dtype != eps.dtype or out.device != eps.device or not out.is_contiguous():
+        raise ValueError(f"merge: out must be a contiguous {eps.dtype} tensor of ε's shape {tuple(eps.shape)} on "
+                         f"{eps.device}, got {out.dtype} {tuple(out.shape)} on {out.device}")
+    if eps.numel() and out.untyped_storage().data_ptr() == eps.untyped_storage().data_ptr():   # d = 0: no memory
+        raise ValueError("merge: out shares memory with the traces ε^0 it reads (pass another buffer)")
+    return out
+
+
 @torch.no_grad()  # explicit gradients; also, the in-place accumulation below has no autograd form
-def merge_ref(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[ChunkGradient, Traces]:
-    """Chunk gradient and traces carried out of the chunk. pre: presynaptic p^τ [λ, B, m]."""
+def merge_ref(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
+              out: torch.Tensor | None = None) -> tuple[ChunkGradient, Traces]:
+    """Chunk gradient and traces carried out of the chunk. pre: presynaptic p^τ [λ, B, m]; out: where
+    ε^λ goes (trace_buffer)."""
     lam, B, n, d = sweep.E.shape
     q0 = sweep.q0.unsqueeze(-2)                                          # [B, n, 1, d]
     grad = ChunkGradient(
@@ -94,7 +111,7 @@ def merge_ref(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[Chu
     # ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ: Φ ε^0 into a fresh buffer (the merge's only ε-sized one), then
     # per sample one [n·d, λ] × [λ, m] GEMM accumulated into it in place
     E_b = sweep.E.permute(1, 2, 3, 0).reshape(B, n * d, lam)             # [B, n·d, λ]
-    eps = sweep.Phi @ traces.eps                                         # [B, n, d, m], contiguous
+    eps = torch.matmul(sweep.Phi, traces.eps, out=trace_buffer(traces, out))   # [B, n, d, m], contiguous
     acc = eps.view(B, n * d, pre.shape[-1])
     torch.baddbmm(acc, E_b, pre.transpose(0, 1), out=acc)  # out= rather than baddbmm_: FLOP counters see it
     new = Traces(eps=eps,
@@ -240,8 +257,10 @@ def unsupported(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> str | N
     return None
 
 
-def merge_triton(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[ChunkGradient, Traces]:
-    """Chunk gradient and traces carried out of the chunk (as merge_ref). pre: p^τ [λ, B, m]."""
+def merge_triton(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
+                 out: torch.Tensor | None = None) -> tuple[ChunkGradient, Traces]:
+    """Chunk gradient and traces carried out of the chunk (as merge_ref). pre: p^τ [λ, B, m]; out: where
+    ε^λ goes (trace_buffer)."""
     problem = unsupported(traces, sweep, pre)
     if problem is not None:   # never a silent switch to merge_ref: the caller chose this backend
         raise HyprgenError(f"merge_triton: {problem}; use merge_ref (backend='torch')")
@@ -249,10 +268,11 @@ def merge_triton(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[
     config = merge_config(n, pre.shape[-1], d, lam, traces.eps.dtype)
     if dispatch.interpreting(pre.device):
         config = interpreter_tiles(config, n, pre.shape[-1])
-    return launch_merge(traces, sweep, pre, config)
+    return launch_merge(traces, sweep, pre, config, out)
 
 
-def launch_merge(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor, config: dict) -> tuple[ChunkGradient, Traces]:
+def launch_merge(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor, config: dict,
+                 out: torch.Tensor | None = None) -> tuple[ChunkGradient, Traces]:
     """merge_kernel with the given config (merge_config's keys) and the small terms in torch."""
     lam, B, n, d = sweep.E.shape
     m = pre.shape[-1]
@@ -260,7 +280,7 @@ def launch_merge(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor, config: d
     assert max(d, 1) ** 2 * B * n < 2**31, "offsets within Φ [d, d, B, n] and one step of E are int32"
     eps = traces.eps.contiguous()
     grad_W = dispatch.output(n, m, like=eps)
-    eps_new = dispatch.output(*eps.shape, like=eps, dtype=eps.dtype)
+    eps_new = trace_buffer(traces, out)
     grid = (triton.cdiv(n, config["BLOCK_N"]), triton.cdiv(m, config["BLOCK_M"]))
     # structure-of-arrays, as the kernel reads them: no copy for p_stage_triton's views, one otherwise
     q0, E, Phi = (x.permute(*order).contiguous() for x, order in
@@ -283,15 +303,17 @@ def small_terms(traces: Traces, sweep: ChunkSweep):
 
 
 @torch.no_grad()
-def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor) -> tuple[ChunkGradient, Traces]:
+def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
+              out: torch.Tensor | None = None) -> tuple[ChunkGradient, Traces]:
     """Chunk gradient and traces carried out of the chunk (as merge_ref), in the sweep's dtype: the C
     kernel writes ε^λ = Φ^{λ:1} ε^0 and ΔW = Σ_b q^0 ε^0 reading ε once; then per sample one GEMM
     [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ (E read as p_stage_cpu stores it, [B, λ, n·d]: no
-    copy), and one GEMM over K = λ·B adds Σ g^τ p^τ into ΔW. pre: p^τ [λ, B, m]."""
+    copy), and one GEMM over K = λ·B adds Σ g^τ p^τ into ΔW. pre: p^τ [λ, B, m]; out: where ε^λ goes
+    (trace_buffer)."""
     lam, B, n, d = sweep.E.shape
     m = pre.shape[-1]
     eps = traces.eps.contiguous()
-    eps_new = dispatch.output(*eps.shape, like=eps, dtype=eps.dtype)
+    eps_new = trace_buffer(traces, out)
     grad_W = dispatch.output(n, m, like=eps, dtype=eps.dtype)
     kernels.call("merge", eps, sweep.q0.contiguous(), sweep.Phi.contiguous(), eps_new, grad_W, B, n, m)
     if d:

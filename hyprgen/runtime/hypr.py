@@ -10,6 +10,7 @@ Streaming mode (`stream`): an optimizer step after every chunk; state and traces
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Iterable
 
 import torch
@@ -178,6 +179,8 @@ class HYPR(Learner):
         self.stages = [self._stages_for(i, layer) for i, layer in enumerate(net.layers)]
         self._stream: tuple[list[LayerState], list[Traces], list[ReadoutTraces | None]] | None = None
         self._stream_step = 0   # steps the stream has run (where the finiteness guard reports a step)
+        # per layer: an ε the next merge may overwrite (`_spare_traces`), or None; empty outside a call
+        self._spare_eps: list[torch.Tensor | None] = [None] * len(net.layers)
 
     def _stages_for(self, index: int, layer):
         if self.backend == "torch" or isinstance(layer.neuron, LinearNeuron):
@@ -218,20 +221,24 @@ class HYPR(Learner):
         kept_grads = self._set_aside_grads() if unnormalized or self.parallel.active else None
         state = carried = None
         count, total, outputs, t0 = 0.0, None, [], 0
-        for k, piece in enumerate(pieces):
-            x, target, mask = self._check_piece(k, piece, state)
-            if state is None:
-                state, carried, total = self.net.init_state(x.shape[0]), self._zero_carried(x.shape[0]), x.new_zeros(())
-            count += losses.counted_terms(self.loss, target, mask, self.net.n_out)
-            for s in range(0, x.shape[1], self.chunk):
-                sl = slice(s, s + self.chunk)
-                y, loss, state, carried = self._train_chunk(x[:, sl], target[:, sl],
-                                                            None if mask is None else mask[:, sl], state, carried,
-                                                            1.0 if unnormalized else normalizer, t0 + s)
-                if keep_outputs:
-                    outputs.append(y)
-                total += loss
-            t0 += x.shape[1]
+        with self._spare_traces():
+            for k, piece in enumerate(pieces):
+                x, target, mask = self._check_piece(k, piece, state)
+                if state is None:
+                    state, carried, total = self.net.init_state(x.shape[0]), self._zero_carried(x.shape[0]), \
+                        x.new_zeros(())
+                count += losses.counted_terms(self.loss, target, mask, self.net.n_out)
+                for s in range(0, x.shape[1], self.chunk):
+                    sl = slice(s, s + self.chunk)
+                    # every trace here is this call's own (the first chunk's are _zero_carried's): recycled
+                    y, loss, state, carried = self._train_chunk(x[:, sl], target[:, sl],
+                                                                None if mask is None else mask[:, sl], state, carried,
+                                                                1.0 if unnormalized else normalizer, t0 + s,
+                                                                recycle=True)
+                    if keep_outputs:
+                        outputs.append(y)
+                    total += loss
+                t0 += x.shape[1]
         if state is None:
             raise ValueError("step_pieces got no pieces: the sequence is empty")
         if self.parallel.active:
@@ -260,21 +267,23 @@ class HYPR(Learner):
             self._stream = (self.net.init_state(x.shape[0]), self._zero_carried(x.shape[0]))
         state, carried = self._stream
         outputs, loss_sum, counted = [], x.new_zeros(()), 0.0
-        for s in range(0, x.shape[1], self.chunk):
-            sl = slice(s, s + self.chunk)
-            t_c, m_c = target[:, sl], None if mask is None else mask[:, sl]
-            if optimizer is not None:
-                optimizer.zero_grad(set_to_none=True)
-            kept = self._set_aside_grads() if self.parallel.active else None
-            normalizer = self._normalizer(t_c, m_c, x)
-            y, loss, state, carried = self._train_chunk(x[:, sl], t_c, m_c, state, carried, normalizer,
-                                                        self._stream_step)
-            loss = self._sum_over_processes(loss, kept)   # the chunk's gradient of the whole batch
-            self._stream_step += t_c.shape[1]
-            self._finish(optimizer)
-            outputs.append(y)
-            loss_sum += loss * normalizer
-            counted += self.parallel.total(losses.counted_terms(self.loss, t_c, m_c, self.net.n_out), x)
+        with self._spare_traces():
+            for s in range(0, x.shape[1], self.chunk):
+                sl = slice(s, s + self.chunk)
+                t_c, m_c = target[:, sl], None if mask is None else mask[:, sl]
+                if optimizer is not None:
+                    optimizer.zero_grad(set_to_none=True)
+                kept = self._set_aside_grads() if self.parallel.active else None
+                normalizer = self._normalizer(t_c, m_c, x)
+                # the first chunk's traces are the stream's (self._stream, maybe a checkpoint's): kept intact
+                y, loss, state, carried = self._train_chunk(x[:, sl], t_c, m_c, state, carried, normalizer,
+                                                            self._stream_step, recycle=s > 0)
+                loss = self._sum_over_processes(loss, kept)   # the chunk's gradient of the whole batch
+                self._stream_step += t_c.shape[1]
+                self._finish(optimizer)
+                outputs.append(y)
+                loss_sum += loss * normalizer
+                counted += self.parallel.total(losses.counted_terms(self.loss, t_c, m_c, self.net.n_out), x)
         self._stream = (state, carried)
         return StepResult(loss_sum / max(counted, 1.0), torch.cat(outputs, 1))
 
@@ -359,9 +368,31 @@ class HYPR(Learner):
             raise ValueError(f"backend='cpu' runs float32 or float64 CPU tensors; the input is {x.dtype} on "
                              f"{x.device} (make a new HYPR after moving the network: backend='auto' picks again)")
 
-    def _train_chunk(self, x, target, mask, state, carried, normalizer, t0: int):
+    @contextmanager
+    def _spare_traces(self):
+        """Within one call of step_pieces or stream, each layer's merge writes ε^λ into the ε^0 of the
+        chunk before (ping-pong): an ε-sized tensor (B·n·d·m values, 18 MB for the cue suite) allocated
+        and freed per chunk costs page faults on the CPU, where glibc hands large blocks back to the
+        system: 40 % of a chunk at λ = 16 (docs/results/cpu_target.md). Only traces the call itself made
+        are recycled (recycle=True); the spares are dropped when the call ends, so nothing outside it
+        (a stream's saved state, a checkpoint) is ever overwritten."""
+        self._spare_eps = [None] * len(self.net.layers)
+        try:
+            yield
+        finally:
+            self._spare_eps = [None] * len(self.net.layers)
+
+    def _merge(self, i: int, stages, traces: Traces, sweep, pre):
+        """stages.merge of layer i into its spare ε when there is one (_spare_traces)."""
+        spare, self._spare_eps[i] = self._spare_eps[i], None
+        fits = spare is not None and spare.shape == traces.eps.shape and spare.dtype == traces.eps.dtype \
+            and spare.device == traces.eps.device
+        return stages.merge(traces, sweep, pre, out=spare if fits else None)
+
+    def _train_chunk(self, x, target, mask, state, carried, normalizer, t0: int, recycle: bool = False):
         """S-stage, loss, P-stage and merge of one chunk x [B, λ, n_in] (steps t0…t0+λ-1 of the sequence or
         stream). Gradients go to .grad; with check_finite, the finiteness guard checks the chunk first.
+        recycle: the carried-in traces are this call's own, so their ε may take the next chunk's ε^λ.
 
         With readout memory (docs/hypr.md §3a) the hidden layers' signal starts from the readout's
         effective error g (its sweep's q c + λγ: the errors of the whole chunk through the readout's
@@ -396,7 +427,7 @@ class HYPR(Learner):
                 B = signal.shape[1]
                 (sweep, route), (signal_gamma, route_gamma) = both.split_lanes(B), both_gamma.split(
                     [B, both_gamma.shape[1] - B], 1)
-            grad, new_traces[i] = stages.merge(traces[i], sweep, k.pre)
+            grad, new_traces[i] = self._merge(i, stages, traces[i], sweep, k.pre)
             if memory[i] is not None:
                 if self.shared_memory and i == top - 1:   # one F for every readout neuron (K_κ = 1)
                     W_out = self.net.layers[top].W_in                                        # [n_out, n]
@@ -423,6 +454,8 @@ class HYPR(Learner):
             self._check_chunk(kept, new_state, y, loss, grads, t0)
         for layer, grad in zip(self.net.layers, grads):
             add_layer_grads(layer, grad.W, grad.b, grad.theta)
+        if recycle:   # ε^0 is dead once the chunk is through: the next merge writes into it
+            self._spare_eps = [t.eps for t in traces]
         return y, loss, new_state, (new_traces, new_memory)
 
     def _check_chunk(self, kept: list[Kept], new_state: list[LayerState], y, loss, grads: list[ChunkGradient],

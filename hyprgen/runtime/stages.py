@@ -116,5 +116,5 @@ class CpuStages(CompiledStages):
     name = "cpu"
     S_STAGE, P_STAGE = staticmethod(s_stage_cpu), staticmethod(p_stage_cpu)
 
-    def merge(self, traces, sweep, pre):
-        return merge_cpu(self.kernels, traces, sweep, pre)
+    def merge(self, traces, sweep, pre, out=None):
+        return merge_cpu(self.kernels, traces, sweep, pre, out)

@@ -97,3 +97,27 @@ def test_a_wrong_tensor_is_refused_before_the_kernel_sees_it():
         s_stage_cpu(kernels, ff, None, r0, o0, theta.float())
     with pytest.raises(HyprgenError, match="computes in float32 or float64, not torch.float16"):
         kernels.function("p_stage", torch.float16)
+
+
+@pytest.mark.parametrize("stages", ["torch", "cpu"])
+def test_merge_into_a_given_buffer_equals_a_fresh_one_and_refuses_an_alias(stages):
+    """merge(..., out=spare): ε^λ written into a buffer the learner recycles (runtime/hypr.py
+    `_spare_traces`), NaN-filled here so that an element left unwritten fails; the same traces as a
+    fresh buffer gets. out may not be ε^0 itself (the merge reads it while writing) nor misshapen."""
+    layer, x = layer_setup("brf", torch.float64)
+    impl = CpuStages(load_cpu_kernels(layer.neuron)) if stages == "cpu" else TorchStages()
+    gen = torch.Generator().manual_seed(2)
+    _, state, (outs, kept, _) = next(chunks(layer, x))
+    sweep, _ = impl.p_stage(layer, kept, torch.randn(outs.shape, generator=gen, dtype=torch.float64))
+    p = len(layer.neuron.META["params"])
+    traces = Traces(*(torch.randn(*shape, generator=gen, dtype=torch.float64) for shape in
+                      ((B, N, layer.d, layer.m), (B, N, layer.d), (B, N, layer.d, p))))
+    ref_grad, ref_traces = impl.merge(traces, sweep, kept.pre)
+    spare = torch.full_like(traces.eps, float("nan"))
+    grad, new = impl.merge(traces, sweep, kept.pre, out=spare)
+    assert new.eps.data_ptr() == spare.data_ptr()
+    assert torch.equal(new.eps, ref_traces.eps) and torch.equal(grad.W, ref_grad.W)
+    with pytest.raises(ValueError, match="shares memory with the traces"):
+        impl.merge(traces, sweep, kept.pre, out=traces.eps)
+    with pytest.raises(ValueError, match=r"out must be a contiguous torch.float64 tensor of ε's shape"):
+        impl.merge(traces, sweep, kept.pre, out=spare.float())

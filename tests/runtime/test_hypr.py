@@ -408,3 +408,33 @@ def test_one_sweep_over_stacked_lanes_splits_into_the_separate_sweeps():
     for name in ChunkSweep.BATCH_AXIS:
         assert torch.equal(getattr(first, name), getattr(own, name)), name
         assert torch.equal(getattr(rest, name), getattr(routes, name)), name
+
+
+@BACKENDS
+def test_a_sequence_recycles_its_traces_and_a_stream_never_overwrites_its_saved_state(backend):
+    """Within one call each merge writes ε^λ into the ε^0 of the chunk before (runtime/hypr.py
+    `_spare_traces`): after the first chunk no ε is allocated (the second takes the zeros the call
+    started from). The traces a stream holds between
+    calls (what stream_state() hands a checkpoint) are never written by the next call."""
+    net, x = active_network("brf", T=T)
+    y = cue_targets(x.shape[0], T, net.n_out)
+    learner = hyprgen.HYPR(net, chunk=5, backend=backend, readout_memory=False)
+    buffers = []   # (ε^0, out, ε^λ) of the first hidden layer, per chunk
+    merge = learner.stages[0].merge
+
+    def spy(traces, sweep, pre, out=None):
+        grad, new = merge(traces, sweep, pre, out=out)
+        buffers.append((traces.eps.data_ptr(), None if out is None else out.data_ptr(), new.eps.data_ptr()))
+        return grad, new
+
+    learner.stages[0].merge = spy
+    learner.step(x, y)
+    chunks = -(-T // 5)
+    assert [out is None for _, out, _ in buffers] == [True] + [False] * (chunks - 1)
+    assert all(out == buffers[c - 1][0] for c, (_, out, _) in enumerate(buffers) if c >= 1)
+    assert len({new for *_, new in buffers}) == 2   # two buffers in turn
+    learner.stream(x[:, :20], y[:, :20], None)
+    saved = learner.stream_state()
+    kept = [t.clone() for t in saved["traces"][0]]
+    learner.stream(x[:, 20:], y[:, 20:], None)   # four chunks
+    assert all(torch.equal(a, b) for a, b in zip(saved["traces"][0], kept))
