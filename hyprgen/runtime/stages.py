@@ -10,7 +10,7 @@ the merge kernel, `CpuStages` the neuron's generated C kernels (cpu target); bot
 
     s_stage(layer, x [λ, B, n_in], state) -> (o^τ [λ, B, n], Kept, state after the chunk)
     p_stage(layer, kept, signal λ^τ [λ, B, n]) -> (ChunkSweep, λ^τ γ^τ [λ, B, n])
-    merge(traces, sweep, pre) -> (ChunkGradient, traces after the chunk)
+    merge(traces, sweep, pre, out=None) -> (ChunkGradient, traces after the chunk; ε^λ in out when given)
 """
 from __future__ import annotations
 

@@ -97,8 +97,8 @@ def test_a_nonfinite_gradient_from_finite_states_names_the_entry(monkeypatch):
     x, y = torch.rand(2, 8, 3), torch.zeros(2, 8, dtype=torch.long)
     merge = TorchStages.merge
 
-    def poisoned(traces, sweep, pre):   # a NaN in one entry of layer 0's dW, as a bad derivative gives
-        grad, out = merge(traces, sweep, pre)
+    def poisoned(traces, sweep, pre, out=None):   # a NaN in one entry of layer 0's dW, as a bad derivative gives
+        grad, out = merge(traces, sweep, pre, out=out)
         if grad.W.shape[0] == 5:
             grad.W[3, 1] = float("nan")
         return grad, out
