@@ -108,7 +108,7 @@ def merge_ref(traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
         b=(sweep.q0 * traces.eps_b).sum((0, 2)) + sweep.g.sum((0, 1)),
         theta=(q0 @ traces.Theta).squeeze(-2).sum(0) + sweep.theta_grad.sum(0),
     )
-    # ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ: Φ ε^0 into a fresh buffer (the merge's only ε-sized one), then
+    # ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ: Φ ε^0 into trace_buffer (the merge's only ε-sized one), then
     # per sample one [n·d, λ] × [λ, m] GEMM accumulated into it in place
     E_b = sweep.E.permute(1, 2, 3, 0).reshape(B, n * d, lam)             # [B, n·d, λ]
     eps = torch.matmul(sweep.Phi, traces.eps, out=trace_buffer(traces, out))   # [B, n, d, m], contiguous
