@@ -376,18 +376,16 @@ class HYPR(Learner):
         system: 40 % of a chunk at λ = 16 (docs/results/cpu_target.md). Only traces the call itself made
         are recycled (recycle=True); the spares are dropped when the call ends, so nothing outside it
         (a stream's saved state, a checkpoint) is ever overwritten."""
-        self._spare_eps = [None] * len(self.net.layers)
         try:
             yield
         finally:
             self._spare_eps = [None] * len(self.net.layers)
 
     def _merge(self, i: int, stages, traces: Traces, sweep, pre):
-        """stages.merge of layer i into its spare ε when there is one (_spare_traces)."""
+        """stages.merge of layer i into its spare ε when there is one (_spare_traces). Within a call the
+        batch and dtype are fixed, so a spare always fits: the merge's trace_buffer raises if not."""
         spare, self._spare_eps[i] = self._spare_eps[i], None
-        fits = spare is not None and spare.shape == traces.eps.shape and spare.dtype == traces.eps.dtype \
-            and spare.device == traces.eps.device
-        return stages.merge(traces, sweep, pre, out=spare if fits else None)
+        return stages.merge(traces, sweep, pre, out=spare)
 
     def _train_chunk(self, x, target, mask, state, carried, normalizer, t0: int, recycle: bool = False):
         """S-stage, loss, P-stage and merge of one chunk x [B, λ, n_in] (steps t0…t0+λ-1 of the sequence or
