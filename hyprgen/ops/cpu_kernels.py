@@ -23,7 +23,11 @@ SIGNATURES = {   # stage → (tensor arguments, int64 sizes); the thread count c
     "p_stage": (("r_prev", "cur", "signal", "theta", "q0", "g", "sg", "E", "Phi", "theta_grad", "Theta_in"),
                 ("B", "n", "lam")),
     "merge": (("eps", "q0", "Phi", "eps_out", "grad_W"), ("B", "n", "m")),
+    "merge_fused": (("eps", "q0", "Phi", "E", "pre", "eps_out", "grad_W"), ("B", "n", "m", "lam")),
+    "merge_small": (("eps_b", "Theta", "q0", "Phi", "E", "g", "theta_grad", "Theta_in", "eps_b_out", "Theta_out",
+                     "grad_b", "grad_theta"), ("B", "n", "lam")),
 }
+STATUS = {"merge_fused"}   # kernels that return an int: 0, or 1 when an allocation inside failed
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
@@ -65,7 +69,7 @@ class CpuKernels:
             fn = getattr(self.library, f"{self.name}_{stage}_{SUFFIX[dtype]}")
             tensors, sizes = SIGNATURES[stage]
             fn.argtypes = [_P] * len(tensors) + [_I64] * len(sizes) + [_INT]
-            fn.restype = None
+            fn.restype = _INT if stage in STATUS else None
             self._functions[key] = fn
         return self._functions[key]
 
@@ -78,4 +82,6 @@ class CpuKernels:
             if x.device.type != "cpu" or x.dtype != dtype or not x.is_contiguous():
                 raise HyprgenError(f"{self.name} cpu {stage}: {label} must be a contiguous CPU {dtype} tensor, got "
                                    f"{x.dtype} on {x.device}{'' if x.is_contiguous() else ', not contiguous'}")
-        self.function(stage, dtype)(*(x.data_ptr() for x in data), *dims, torch.get_num_threads())
+        status = self.function(stage, dtype)(*(x.data_ptr() for x in data), *dims, torch.get_num_threads())
+        if status:
+            raise MemoryError(f"{self.name} cpu {stage}: out of memory for its buffers (sizes {dims})")

@@ -2,8 +2,9 @@
 
     merge_ref(traces, sweep, pre)       plain PyTorch: the reference
     merge_triton(traces, sweep, pre)    `merge_kernel` for the weight terms, torch for the small ones
-    merge_cpu(kernels, traces, sweep, pre)   the neuron's C merge for Φ ε and q^0 ε (ε read once), GEMMs
-                                        for the rank-λ terms, torch for the small ones (cpu target)
+    merge_cpu(kernels, traces, sweep, pre)   the neuron's C merge: for short chunks one fused pass over ε,
+                                        else Φ ε and q^0 ε in C (ε read once) and GEMMs for the rank-λ
+                                        terms; the small ones in C too (cpu target)
 
 Shapes: λ steps, B samples, n neurons, m presynaptic inputs, d carried state components.
 
@@ -33,7 +34,7 @@ d (0..4), its power-of-two padding and the block sizes are constexpr. Offsets wi
 int32 (the launcher checks n·d·m < 2^31), sample and step bases int64.
 
 The bias and neuron-parameter traces (ε_b [B, n, d], Θ [B, n, d, p]) and their gradient terms are
-computed in torch (`small_terms`): they hold B·n·d·(1+p) numbers against B·n·d·m for ε, so they are
+computed in torch (`small_terms`; the cpu target has them in C, `small_terms_cpu`): they hold B·n·d·(1+p) numbers against B·n·d·m for ε, so they are
 a few small batched products beside the kernel; a second kernel would only save launches, to be
 done (or fused here) if GPU profiles show those launches matter.
 
@@ -302,24 +303,54 @@ def small_terms(traces: Traces, sweep: ChunkSweep):
     return b, theta, eps_b_new.to(traces.eps_b.dtype), Theta_new.to(traces.Theta.dtype)
 
 
+# The longest chunk for which merge_cpu takes the fused C kernel (ε^λ written once, the rank-1 updates
+# in register tiles) over the split form (C pass, then a GEMM reading and writing ε^λ again): beyond
+# it the GEMM's blocking wins. Measured: docs/results/cpu_target.md "The fused merge".
+FUSED_MERGE_MAX_LAM = 64
+
+
 @torch.no_grad()
 def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
-              out: torch.Tensor | None = None) -> tuple[ChunkGradient, Traces]:
-    """Chunk gradient and traces carried out of the chunk (as merge_ref), in the sweep's dtype: the C
-    kernel writes ε^λ = Φ^{λ:1} ε^0 and ΔW = Σ_b q^0 ε^0 reading ε once; then per sample one GEMM
-    [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ (E read as p_stage_cpu stores it, [B, λ, n·d]: no
-    copy), and one GEMM over K = λ·B adds Σ g^τ p^τ into ΔW. pre: p^τ [λ, B, m]; out: where ε^λ goes
-    (trace_buffer)."""
+              out: torch.Tensor | None = None, fused: bool | None = None) -> tuple[ChunkGradient, Traces]:
+    """Chunk gradient and traces carried out of the chunk (as merge_ref), in the sweep's dtype, in one of
+    two forms (fused=None: the fused one for λ ≤ FUSED_MERGE_MAX_LAM and d > 0):
+    - fused: one C kernel writes ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ and ΔW = Σ_b q^0 ε^0, reading ε once;
+    - split: the C kernel writes ε^λ = Φ^{λ:1} ε^0 and ΔW = Σ_b q^0 ε^0 reading ε once; then per sample
+      one GEMM [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ.
+    Both read E as p_stage_cpu stores it, [B, λ, n·d] (no copy), and add Σ g^τ p^τ into ΔW with one
+    GEMM over K = λ·B; the bias and parameter terms are one more C kernel (small_terms_cpu).
+    pre: p^τ [λ, B, m]; out: where ε^λ goes (trace_buffer)."""
     lam, B, n, d = sweep.E.shape
     m = pre.shape[-1]
+    if fused is None:
+        fused = 0 < d and lam <= FUSED_MERGE_MAX_LAM
+    elif fused and not d:
+        raise ValueError("merge_cpu: the fused form needs d > 0 carried components (a linear layer has none)")
     eps = traces.eps.contiguous()
     eps_new = trace_buffer(traces, out)
     grad_W = dispatch.output(n, m, like=eps, dtype=eps.dtype)
-    kernels.call("merge", eps, sweep.q0.contiguous(), sweep.Phi.contiguous(), eps_new, grad_W, B, n, m)
-    if d:
-        acc = eps_new.view(B, n * d, m)
-        E_b = sweep.E.transpose(0, 1).reshape(B, lam, n * d)     # [B, λ, n·d]: a view of p_stage_cpu's E
-        torch.baddbmm(acc, E_b.transpose(1, 2), pre.transpose(0, 1), out=acc)
+    E_b = sweep.E.transpose(0, 1).contiguous()                 # [B, λ, n, d]: p_stage_cpu's E, no copy
+    if fused:
+        kernels.call("merge_fused", eps, sweep.q0.contiguous(), sweep.Phi.contiguous(), E_b,
+                     pre.contiguous(), eps_new, grad_W, B, n, m, lam)
+    else:
+        kernels.call("merge", eps, sweep.q0.contiguous(), sweep.Phi.contiguous(), eps_new, grad_W, B, n, m)
+        if d:
+            acc = eps_new.view(B, n * d, m)
+            torch.baddbmm(acc, E_b.reshape(B, lam, n * d).transpose(1, 2), pre.transpose(0, 1), out=acc)
     grad_W.addmm_(sweep.g.reshape(lam * B, n).t(), pre.reshape(lam * B, m))
-    b, theta, eps_b, Theta = small_terms(traces, sweep)
+    b, theta, eps_b, Theta = small_terms_cpu(kernels, traces, sweep, E_b)
     return ChunkGradient(W=grad_W, b=b, theta=theta), Traces(eps=eps_new, eps_b=eps_b, Theta=Theta)
+
+
+def small_terms_cpu(kernels, traces: Traces, sweep: ChunkSweep, E_b: torch.Tensor):
+    """small_terms in the neuron's C kernel (one call, where torch takes a dozen small batched products).
+    E_b: E^τ as p_stage_cpu stores it, [B, λ, n, d]."""
+    lam, B, n, d = sweep.E.shape
+    p = sweep.theta_grad.shape[-1]
+    out = lambda *shape: dispatch.output(*shape, like=sweep.q0, dtype=sweep.q0.dtype)  # noqa: E731
+    eps_b, Theta, b, theta = out(B, n, d), out(B, n, d, p), out(n), out(n, p)
+    kernels.call("merge_small", traces.eps_b.contiguous(), traces.Theta.contiguous(), sweep.q0.contiguous(),
+                 sweep.Phi.contiguous(), E_b, sweep.g.contiguous(), sweep.theta_grad.contiguous(),
+                 sweep.Theta_in.contiguous(), eps_b, Theta, b, theta, B, n, lam)
+    return b, theta, eps_b, Theta

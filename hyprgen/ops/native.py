@@ -15,11 +15,14 @@ torch C++ extension takes tens of seconds (it compiles torch's headers), and the
 depend on the torch build it was compiled beside. A ctypes call costs one to three microseconds (measured), against
 the tens of microseconds of work in every call (one step of a layer, or one chunk).
 
-The compiler: $CC if set, else the first of cc, gcc, clang on PATH. Flags: -O3 -march=native (the
+The compiler: $CC if set, else the first of cc, gcc, clang on PATH; it must take GNU C vector
+extensions (gcc and clang do: the fused merge's register tiles). Flags: -O3 -march=native (the
 library is built on and for this machine), -fno-math-errno (lets sqrt and friends inline; errno is
-never read), no -ffast-math (NaN and the order of float operations keep their IEEE meaning, so the
-float64 kernels agree with torch to rounding), -fopenmp (lanes in parallel; torch's thread count
-is passed to every call). A compiler without OpenMP builds the same code single-threaded.
+never read), -ffp-contract=off (the S-stage rounds as torch's step does; the generated file turns
+contraction on for the P-stage and the merge, HG_CONTRACT_BEGIN, under gcc and clang), no
+-ffast-math (NaN and the order of float operations keep their IEEE meaning, so the float64 kernels
+agree with torch to rounding), -fopenmp (lanes in parallel; torch's thread count is passed to
+every call). A compiler without OpenMP builds the same code single-threaded.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ from pathlib import Path
 from ..errors import HyprgenError
 from ..paths import cache_root
 
-BASE_FLAGS = ("-std=c99", "-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared")
+BASE_FLAGS = ("-std=c99", "-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fPIC", "-shared")
 OPENMP_FLAG = "-fopenmp"
 # glibc's vector math (libmvec): the generated file declares the functions it calls with vector
 # variants under HG_VECTOR_MATH; -z defs turns a variant this libmvec lacks into a link error, after
@@ -74,8 +77,9 @@ def _probe(cc: str) -> tuple[str, ...]:
     Raises CompilerError when not even a trivial C file compiles."""
     with tempfile.TemporaryDirectory(prefix="hyprgen-cc-") as tmp:
         src = Path(tmp) / "probe.c"
-        src.write_text("#include <math.h>\nint hg_probe(void) { int s = 0;\n#pragma omp parallel for reduction(+:s)\n"
-                       "for (int i = 0; i < 4; ++i) s += i; return s; }\n")
+        src.write_text("#include <math.h>\ntypedef float hg_vec __attribute__((vector_size(32)));\n"   # GNU C vectors
+                       "int hg_probe(void) { int s = 0; hg_vec v = {0}; v = 2.0f * v;\n"
+                       "#pragma omp parallel for reduction(+:s)\nfor (int i = 0; i < 4; ++i) s += i; return s + (int)v[0]; }\n")
         for flags in ((*BASE_FLAGS, OPENMP_FLAG), BASE_FLAGS):
             out = subprocess.run([cc, *flags, "-o", str(Path(tmp) / "probe.so"), str(src), "-lm"],
                                  capture_output=True, text=True, timeout=120)

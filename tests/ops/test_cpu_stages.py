@@ -3,7 +3,7 @@
 S-stage (the neuron step, with the recurrent GEMM between steps, and without recurrence one call per
 chunk), P-stage and merge of CpuStages against TorchStages (ops.s_stage_ref, the generated torch
 `p_stage`, ops.merge_ref), in float64 (1e-12: the same maths in another evaluation order and libm)
-and float32 (1e-5 relative RMS). Odd sizes (B=3, n=37, n_in=45, λ=7, T=50: the last chunk has one
+and float32 (1e-5 relative RMS); the merge in both of merge_cpu's forms (fused, split). Odd sizes (B=3, n=37, n_in=45, λ=7, T=50: the last chunk has one
 step, and a lane block of 37 neurons has a vector tail); every output allocated NaN-filled, so an
 element a kernel leaves unwritten fails. Each chunk starts both backends from the torch backend's
 state and sweep, so a difference cannot hide behind (or be blamed on) an earlier chunk.
@@ -13,7 +13,9 @@ import torch
 
 from hyprgen.runtime.stages import load_cpu_kernels
 from hyprgen.ops import native
-from hyprgen.ops.merge import Traces
+from hyprgen.loader import load as load_neuron
+from hyprgen.ops.merge import Traces, merge_cpu, merge_ref
+from hyprgen.ops.p_stage import ChunkSweep
 from hyprgen.runtime.stages import CpuStages, TorchStages
 
 from ..conftest import SHIPPED
@@ -77,11 +79,14 @@ def test_p_stage_and_merge(neuron, dtype, nan_outputs):
                              TOL[dtype], f"{neuron} P-stage at {s}")
         traces = Traces(*(torch.randn(*shape, generator=gen, dtype=dtype) for shape in
                           ((B, N, layer.d, layer.m), (B, N, layer.d), (B, N, layer.d, p))))
-        (ref_grad, ref_traces), (grad, new) = torch_stages.merge(traces, ref, kept.pre), cpu.merge(traces, ref, kept.pre)
-        assert_outputs_close({"W": grad.W, "b": grad.b, "theta": grad.theta, "eps": new.eps, "eps_b": new.eps_b,
-                              "Theta": new.Theta},
-                             {"W": ref_grad.W, "b": ref_grad.b, "theta": ref_grad.theta, "eps": ref_traces.eps,
-                              "eps_b": ref_traces.eps_b, "Theta": ref_traces.Theta}, TOL[dtype], f"{neuron} merge at {s}")
+        ref_grad, ref_traces = torch_stages.merge(traces, ref, kept.pre)
+        for fused in (False, True) if layer.d else (False,):   # both forms of merge_cpu, whatever λ
+            grad, new = merge_cpu(cpu.kernels, traces, ref, kept.pre, fused=fused)
+            assert_outputs_close({"W": grad.W, "b": grad.b, "theta": grad.theta, "eps": new.eps, "eps_b": new.eps_b,
+                                  "Theta": new.Theta},
+                                 {"W": ref_grad.W, "b": ref_grad.b, "theta": ref_grad.theta, "eps": ref_traces.eps,
+                                  "eps_b": ref_traces.eps_b, "Theta": ref_traces.Theta}, TOL[dtype],
+                                 f"{neuron} merge ({'fused' if fused else 'split'}) at {s}")
 
 
 def test_a_wrong_tensor_is_refused_before_the_kernel_sees_it():
@@ -99,13 +104,16 @@ def test_a_wrong_tensor_is_refused_before_the_kernel_sees_it():
         kernels.function("p_stage", torch.float16)
 
 
-@pytest.mark.parametrize("stages", ["torch", "cpu"])
+@pytest.mark.parametrize("stages", ["torch", "cpu split", "cpu fused"])
 def test_merge_into_a_given_buffer_equals_a_fresh_one_and_refuses_an_alias(stages):
     """merge(..., out=spare): ε^λ written into a buffer the learner recycles (runtime/hypr.py
     `_spare_traces`), NaN-filled here so that an element left unwritten fails; the same traces as a
     fresh buffer gets. out may not be ε^0 itself (the merge reads it while writing) nor misshapen."""
     layer, x = layer_setup("brf", torch.float64)
-    impl = CpuStages(load_cpu_kernels(layer.neuron)) if stages == "cpu" else TorchStages()
+    impl = TorchStages()
+    if stages != "torch":
+        kernels = load_cpu_kernels(layer.neuron)
+        impl.merge = lambda *args, **kw: merge_cpu(kernels, *args, **kw, fused=stages == "cpu fused")
     gen = torch.Generator().manual_seed(2)
     _, state, (outs, kept, _) = next(chunks(layer, x))
     sweep, _ = impl.p_stage(layer, kept, torch.randn(outs.shape, generator=gen, dtype=torch.float64))
@@ -121,3 +129,51 @@ def test_merge_into_a_given_buffer_equals_a_fresh_one_and_refuses_an_alias(stage
         impl.merge(traces, sweep, kept.pre, out=traces.eps)
     with pytest.raises(ValueError, match=r"out must be a contiguous torch.float64 tensor of ε's shape"):
         impl.merge(traces, sweep, kept.pre, out=spare.float())
+
+
+@DTYPES
+@pytest.mark.parametrize("m", [1, 64, 127], ids=["m1", "m64", "m127"])
+@pytest.mark.parametrize("neuron", ["li", "lif", "brf"], ids=["d1", "d2", "d3"])
+def test_fused_merge_at_every_tile_boundary(neuron, m, dtype, nan_outputs):
+    """merge_cpu's fused form against merge_ref where its tiles end: m = 64 fills whole tiles at every
+    vector width and d (no padded rest), m = 1 is only a rest, m = 127 both; λ = 1 and λ = 40 (longer
+    than the p^τ rows a block of neurons keeps in L1)."""
+    kernels = load_cpu_kernels(load_neuron(neuron))
+    d, p = kernels.D, kernels.P
+    gen = torch.Generator().manual_seed(m)
+    r = lambda *s: torch.randn(*s, generator=gen, dtype=dtype)  # noqa: E731
+    for lam in (1, 40):
+        traces = Traces(r(B, N, d, m), r(B, N, d), r(B, N, d, p))
+        sweep = ChunkSweep(q0=r(B, N, d), g=r(lam, B, N), E=r(B, lam, N, d).transpose(0, 1), Phi=r(B, N, d, d),
+                           theta_grad=r(B, N, p), Theta_in=r(B, N, d, p))
+        pre = r(lam, B, m)
+        (ref_grad, ref_traces), (grad, new) = merge_ref(traces, sweep, pre), merge_cpu(kernels, traces, sweep, pre,
+                                                                                      fused=True)
+        outputs = lambda grad, traces: {"W": grad.W, "b": grad.b, "theta": grad.theta, "eps": traces.eps,  # noqa: E731
+                                        "eps_b": traces.eps_b, "Theta": traces.Theta}
+        assert_outputs_close(outputs(grad, new), outputs(ref_grad, ref_traces), TOL[dtype],
+                             f"{neuron} fused merge, m = {m}, λ = {lam}")
+
+
+@pytest.mark.parametrize("neuron", ["li", "brf_exp"])
+def test_bias_and_parameter_gradients_that_cancel_over_samples_are_zero(neuron):
+    """Samples alike but for their labels: two samples' terms and their negatives. Δb and Δθ are exactly
+    0 in float32, as the torch reference gives, and as two processes summing their halves give
+    (train/distributed.py). A 1-ulp residue here is what Adam turns into a step of lr/10 (a silent
+    hidden layer under `hyprgen train`, tests/train/test_torchrun.py)."""
+    kernels = load_cpu_kernels(load_neuron(neuron))
+    d, p, lam, m = kernels.D, kernels.P, 8, 5
+    gen = torch.Generator().manual_seed(3)
+    r = lambda *s: torch.randn(*s, generator=gen) * 0.1  # noqa: E731
+    signed = lambda x: torch.cat([x, x, -x, -x])          # noqa: E731  [2, ...] → [B = 4, ...]
+    q0, eps_b = signed(r(1, N, d)), torch.cat([r(1, N, d)] * 4)
+    g_half = r(lam, 1, N)
+    g = torch.cat([g_half, g_half, -g_half, -g_half], 1)   # [λ, B = 4, n]
+    traces = Traces(r(4, N, d, m), eps_b, torch.cat([r(1, N, d, p)] * 4))
+    sweep = ChunkSweep(q0=q0, g=g, E=r(4, lam, N, d).transpose(0, 1), Phi=r(4, N, d, d),
+                       theta_grad=signed(r(1, N, p)), Theta_in=r(4, N, d, p))
+    ref, _ = merge_ref(traces, sweep, r(lam, 4, m))
+    grad, _ = merge_cpu(kernels, traces, sweep, r(lam, 4, m))
+    assert torch.equal(ref.b, torch.zeros(N)) and torch.equal(ref.theta, torch.zeros(N, p)), "the premise"
+    assert torch.equal(grad.b, torch.zeros(N)), f"Δb left {grad.b.abs().max().item():.1e}"
+    assert torch.equal(grad.theta, torch.zeros(N, p)), f"Δθ left {grad.theta.abs().max().item():.1e}"

@@ -1,9 +1,10 @@
 """The cpu target: a KernelIR → generated/<name>_cpu.c (templates/c/kernels.c.j2).
 
-Three kernels per neuron, each in float and in double: the S-stage's neuron step (the recurrent
+The kernels of a neuron, each in float and in double: the S-stage's neuron step (the recurrent
 product stays a BLAS GEMM, in the launcher), the P-stage's reverse sweep with the Jacobians
-recomputed in registers (the statements of the Triton kernel: codegen/unrolled.py), and the merge's
-ε-sized part (Φ ε and q^0 ε, unrolled over the d components). Launchers and references:
+recomputed in registers (the statements of the Triton kernel: codegen/unrolled.py), and the merge:
+its ε-sized part (Φ ε and q^0 ε, unrolled over the d components), for short chunks the fused merge
+(ε^λ in register tiles), and the bias and parameter terms. Launchers and references:
 hyprgen/ops/s_stage.py, p_stage.py, merge.py; compiling and loading: hyprgen/ops/native.py.
 Every statement is a declaration `const hg_real x = ...;` except the sweep's carried variables,
 which are assigned (their blocks' arrays hold them between steps).
@@ -128,4 +129,12 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
         q_final=sweep["q_final"],
         phi=[(k, l, value) for k, row in enumerate(sweep["phi_rows"]) for l, value in enumerate(row)],
         theta_in=[(k, j, value) for k, row in enumerate(sweep["theta_in_rows"]) for j, value in enumerate(row)],
+        tile_vectors=fused_merge_tile_vectors(sweep["d"]),
     )
+
+
+def fused_merge_tile_vectors(d: int) -> int:
+    """Vectors per row of the fused merge's tile: d·v accumulators, 4–8, enough independent FMA chains
+    to hide the FMA latency and few enough to stay in registers with the p^τ vectors beside them (d = 3:
+    two vectors 2× faster than one at λ = 8, and 1.1–1.4× faster than three at λ ≤ 64; docs/cpu.md)."""
+    return {1: 4, 2: 3}.get(d, 2)
