@@ -28,6 +28,7 @@ SIGNATURES = {   # stage → (tensor arguments, int64 sizes); the thread count c
                      "grad_b", "grad_theta"), ("B", "n", "lam")),
 }
 STATUS = {"merge_fused"}   # kernels that return an int: 0, or 1 when an allocation inside failed
+OPTIONAL = {("p_stage", "sg")}   # tensor arguments that may be None (NULL: not computed)
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
@@ -74,14 +75,20 @@ class CpuKernels:
         return self._functions[key]
 
     def call(self, stage: str, *args) -> None:
-        """Run one kernel: args are its tensors then its sizes (SIGNATURES), in order."""
+        """Run one kernel: args are its tensors then its sizes (SIGNATURES), in order; an OPTIONAL tensor
+        may be None (the kernel gets NULL and skips it)."""
         tensors, sizes = SIGNATURES[stage]
         data, dims = args[:len(tensors)], args[len(tensors):]
         dtype = data[0].dtype
         for label, x in zip(tensors, data):
+            if x is None:
+                if (stage, label) in OPTIONAL:
+                    continue
+                raise HyprgenError(f"{self.name} cpu {stage}: {label} must be a contiguous CPU {dtype} tensor, got None")
             if x.device.type != "cpu" or x.dtype != dtype or not x.is_contiguous():
                 raise HyprgenError(f"{self.name} cpu {stage}: {label} must be a contiguous CPU {dtype} tensor, got "
                                    f"{x.dtype} on {x.device}{'' if x.is_contiguous() else ', not contiguous'}")
-        status = self.function(stage, dtype)(*(x.data_ptr() for x in data), *dims, torch.get_num_threads())
+        status = self.function(stage, dtype)(*(None if x is None else x.data_ptr() for x in data), *dims,
+                                             torch.get_num_threads())
         if status:
             raise MemoryError(f"{self.name} cpu {stage}: out of memory for its buffers (sizes {dims})")

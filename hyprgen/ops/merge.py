@@ -34,9 +34,10 @@ d (0..4), its power-of-two padding and the block sizes are constexpr. Offsets wi
 int32 (the launcher checks n·d·m < 2^31), sample and step bases int64.
 
 The bias and neuron-parameter traces (ε_b [B, n, d], Θ [B, n, d, p]) and their gradient terms are
-computed in torch (`small_terms`; the cpu target has them in C, `small_terms_cpu`): they hold B·n·d·(1+p) numbers against B·n·d·m for ε, so they are
+computed in torch (`small_terms`): they hold B·n·d·(1+p) numbers against B·n·d·m for ε, so they are
 a few small batched products beside the kernel; a second kernel would only save launches, to be
-done (or fused here) if GPU profiles show those launches matter.
+done (or fused here) if GPU profiles show those launches matter. (On a CPU those products cost
+0.5 ms a chunk, so the cpu target has them in C: `small_terms_cpu`.)
 
 Trace storage follows traces.eps.dtype: float32, or bfloat16 to halve the memory of ε. All arithmetic
 is float32 either way (bf16 is widened on load and rounded once on store). With fp32 traces the dots

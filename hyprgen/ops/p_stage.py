@@ -123,14 +123,17 @@ def p_stage_triton(kernels: ModuleType, r_prev: torch.Tensor, current: torch.Ten
 
 @torch.no_grad()  # the kernels write raw memory: no autograd graph
 def p_stage_cpu(kernels, r_prev: torch.Tensor, current: torch.Tensor, signal: torch.Tensor,
-                theta: torch.Tensor) -> tuple[ChunkSweep, torch.Tensor]:
+                theta: torch.Tensor, signal_gamma: bool = True) -> tuple[ChunkSweep, torch.Tensor | None]:
     """The generated C P-stage (ops/cpu_kernels.py) in current's dtype (float32 or float64). r_prev
-    [λ, d, B, n], current and signal [λ, B, n], theta [p, n]."""
+    [λ, d, B, n], current and signal [λ, B, n], theta [p, n]. signal_gamma=False: λ^τγ^τ (the layer
+    below's signal) is neither computed nor stored, and None is returned in its place (the lowest
+    layer: a [λ, B, n] buffer less at the chunk's peak)."""
     lam, B, n = current.shape
     d, p = kernels.D, kernels.P
     out = lambda *shape: dispatch.output(*shape, like=current, dtype=current.dtype)  # noqa: E731
-    q0, g, sg, E, Phi, theta_grad, Theta_in = out(B, n, d), out(lam, B, n), out(lam, B, n), out(B, lam, n, d), \
-        out(B, n, d, d), out(B, n, p), out(B, n, d, p)
+    q0, g, E, Phi, theta_grad, Theta_in = out(B, n, d), out(lam, B, n), out(B, lam, n, d), out(B, n, d, d), \
+        out(B, n, p), out(B, n, d, p)
+    sg = out(lam, B, n) if signal_gamma else None
     kernels.call("p_stage", r_prev.contiguous(), current.contiguous(), signal.contiguous(), theta.contiguous(), q0,
                  g, sg, E, Phi, theta_grad, Theta_in, B, n, lam)
     return ChunkSweep(q0=q0, g=g, E=E.transpose(0, 1), Phi=Phi, theta_grad=theta_grad, Theta_in=Theta_in), sg

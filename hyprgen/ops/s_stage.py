@@ -98,8 +98,8 @@ def s_stage_triton(kernels: ModuleType, ff: torch.Tensor, w_rec: torch.Tensor | 
         for t in range(lam):
             current = torch.addmm(ff[t], outs[t], w_rec.t()).unsqueeze(0)          # [1, B, n]
             kernel[grid](current, dummy, outs[t:], states[t:], theta, cur[t:], B, n, 1, **config)
-    # r^λ copied out, so that the carried state does not hold the chunk's whole buffer alive
-    return outs, states[:-1], cur, tuple(states[-1].clone().unbind(0)), outs[-1]
+    # r^λ and o^λ copied out, so that the carried state does not hold the chunk's whole buffers alive
+    return outs, states[:-1], cur, tuple(states[-1].clone().unbind(0)), outs[-1].clone()
 
 
 @torch.no_grad()  # the kernels write raw memory: no autograd graph
@@ -126,4 +126,5 @@ def s_stage_cpu(kernels, ff: torch.Tensor, w_rec: torch.Tensor | None, r0: torch
                 o_prev.copy_(outs[t])
             torch.addmm(ff[t], o_prev, w_t, out=cur[t])
             kernels.call("s_stage", cur[t], states[t:t + 2], outs[t:t + 2], theta, B, n, 1)
-    return outs, states[:-1], cur, tuple(states[-1].clone().unbind(0)), outs[-1]
+    # r^λ and o^λ copied out, as in s_stage_triton
+    return outs, states[:-1], cur, tuple(states[-1].clone().unbind(0)), outs[-1].clone()

@@ -404,6 +404,7 @@ class HYPR(Learner):
             h, k, s_out = stages.s_stage(layer, h, s)
             kept.append(k)
             new_state.append(s_out)
+        r_prevs = [k.r_prev for k in kept]   # for the finiteness guard
         y = h.transpose(0, 1)  # [B, λ, n_out]
         loss, dl_dy = losses.learning_signal(self.loss, y, target, mask, normalizer)
         signal = dl_dy.transpose(0, 1)  # [λ, B, n_out]: λ^τ of the readout
@@ -414,17 +415,17 @@ class HYPR(Learner):
         grads = [None] * len(self.net.layers)
         for i in range(top, -1, -1):  # top-down
             layer, stages, k = self.net.layers[i], self.stages[i], kept[i]
-            if memory[i] is None:
-                sweep, signal_gamma = stages.p_stage(layer, k, signal)
+            if memory[i] is None:   # λ^τγ^τ only where a layer below reads it
+                sweep, signal_gamma = stages.p_stage(layer, k, signal, signal_gamma=i > 0)
             else:   # one sweep over (1 + R)·B lanes: the signal's B, then the R route signals' (1.6× faster
                 #     than two calls with the torch P-stage, ECG size; one launch instead of two on a GPU)
                 lanes = 1 + memory[i].G.shape[0]
                 both, both_gamma = stages.p_stage(layer, Kept(stacked(k.r_prev, lanes, 2),
                                                               stacked(k.current, lanes, 1), k.pre),
-                                                  torch.cat([signal, routes], 1))
+                                                  torch.cat([signal, routes], 1), signal_gamma=i > 0)
                 B = signal.shape[1]
-                (sweep, route), (signal_gamma, route_gamma) = both.split_lanes(B), both_gamma.split(
-                    [B, both_gamma.shape[1] - B], 1)
+                (sweep, route), (signal_gamma, route_gamma) = both.split_lanes(B), (None, None) if i == 0 else \
+                    both_gamma.split([B, both_gamma.shape[1] - B], 1)
             grad, new_traces[i] = self._merge(i, stages, traces[i], sweep, k.pre)
             if memory[i] is not None:
                 if self.shared_memory and i == top - 1:   # one F for every readout neuron (K_κ = 1)
@@ -432,13 +433,16 @@ class HYPR(Learner):
                     cross, new_memory[i] = shared_readout_merge_ref(
                         memory[i], traces[i], route, k.pre, torch.einsum("bk,ki->bi", readout.q0[..., 0], W_out),
                         readout.Phi[:, 0, 0, 0])
-                    route_gamma = torch.einsum("tbi,ki->tkbi", route_gamma, W_out).flatten(1, 2)  # per route again
+                    if i > 0:
+                        route_gamma = torch.einsum("tbi,ki->tkbi", route_gamma, W_out).flatten(1, 2)  # per route again
                 else:
                     cross, new_memory[i] = readout_memory_merge_ref(memory[i], traces[i], route, k.pre, readout.q0,
                                                                     readout.Phi)
                 grad = ChunkGradient(grad.W + cross.W, grad.b + cross.b, grad.theta + cross.theta)
                 routes = route_gamma @ layer.W_in if i > 0 else None
             grads[i] = grad
+            kept[i] = k = None   # its pre and current are dead: freed before the layers below run (r_prevs
+            #                      keeps r_prev for the guard)
             if i == top and self.readout_memory and i > 0 and layer.d > 0:
                 readout = sweep
                 signal = sweep.g @ layer.W_in                   # λ̃^τ: the chunk's errors through the readout's leak
@@ -449,24 +453,24 @@ class HYPR(Learner):
             elif i > 0:
                 signal = signal_gamma @ layer.W_in  # ∂l^τ/∂x^τ through same-step paths: [λ, B, n_in]
         if self.check_finite:
-            self._check_chunk(kept, new_state, y, loss, grads, t0)
+            self._check_chunk(r_prevs, new_state, y, loss, grads, t0)
         for layer, grad in zip(self.net.layers, grads):
             add_layer_grads(layer, grad.W, grad.b, grad.theta)
         if recycle:   # ε^0 is dead once the chunk is through: the next merge writes into it
             self._spare_eps = [t.eps for t in traces]
         return y, loss, new_state, (new_traces, new_memory)
 
-    def _check_chunk(self, kept: list[Kept], new_state: list[LayerState], y, loss, grads: list[ChunkGradient],
-                     t0: int) -> None:
+    def _check_chunk(self, r_prevs: list[torch.Tensor], new_state: list[LayerState], y, loss,
+                     grads: list[ChunkGradient], t0: int) -> None:
         """The finiteness guard on one chunk (runtime/finite.py): every layer's state at every step, the
         readout's output, the loss and the chunk's gradients; one sum each, one sync."""
         named = [(i, name, g) for i, grad in enumerate(grads)
                  for name, g in zip(GRADIENT_NAMES, (grad.W, grad.b, grad.theta))]
-        tensors = [k.r_prev for k in kept] + [r for s in new_state for r in s.r] + [y, loss] + [g for *_, g in named]
+        tensors = r_prevs + [r for s in new_state for r in s.r] + [y, loss] + [g for *_, g in named]
         if finite.all_finite(tensors):
             return
         span = f"the chunk at steps {t0}–{t0 + y.shape[1] - 1}"
-        finite.raise_for_states(self.net, [finite.chunk_states(k.r_prev, s.r) for k, s in zip(kept, new_state)],
+        finite.raise_for_states(self.net, [finite.chunk_states(r_prev, s.r) for r_prev, s in zip(r_prevs, new_state)],
                                 t0 - 1, span)
         finite.raise_for_values(self.net, y, loss, named, span)
         finite.raise_unlocated(span)

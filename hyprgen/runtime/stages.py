@@ -9,7 +9,9 @@ the merge kernel, `CpuStages` the neuron's generated C kernels (cpu target); bot
 `TorchStages` output by output.
 
     s_stage(layer, x [λ, B, n_in], state) -> (o^τ [λ, B, n], Kept, state after the chunk)
-    p_stage(layer, kept, signal λ^τ [λ, B, n]) -> (ChunkSweep, λ^τ γ^τ [λ, B, n])
+    p_stage(layer, kept, signal λ^τ [λ, B, n], signal_gamma=True) -> (ChunkSweep, λ^τ γ^τ [λ, B, n]; the
+        layer below's signal: with signal_gamma=False the cpu stages skip it and give None, the others
+        compute it anyway)
     merge(traces, sweep, pre, out=None) -> (ChunkGradient, traces after the chunk; ε^λ in out when given)
 """
 from __future__ import annotations
@@ -58,7 +60,7 @@ class TorchStages:
                                                           layer.params_tuple())     # outs: o^0..o^λ
         return outs[1:], Kept(r_prev, current, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
 
-    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
+    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True):
         r_prev, theta = tuple(kept.r_prev.unbind(1)), layer.params_tuple()
         if not self.drop_spike_paths:  # the generated sweep: unrolled algebra, structural zeros skipped
             return p_stage_torch(layer.neuron, r_prev, kept.current, signal, theta)
@@ -93,7 +95,7 @@ class CompiledStages:
                                                        torch.stack(s.r), s.o, stacked_params(layer))   # outs: o^0..o^λ
         return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
 
-    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
+    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True):
         return self.P_STAGE(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer))
 
 
@@ -115,6 +117,9 @@ class CpuStages(CompiledStages):
 
     name = "cpu"
     S_STAGE, P_STAGE = staticmethod(s_stage_cpu), staticmethod(p_stage_cpu)
+
+    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True):
+        return p_stage_cpu(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer), signal_gamma)
 
     def merge(self, traces, sweep, pre, out=None):
         return merge_cpu(self.kernels, traces, sweep, pre, out)

@@ -3,10 +3,11 @@
 S-stage (the neuron step, with the recurrent GEMM between steps, and without recurrence one call per
 chunk), P-stage and merge of CpuStages against TorchStages (ops.s_stage_ref, the generated torch
 `p_stage`, ops.merge_ref), in float64 (1e-12: the same maths in another evaluation order and libm)
-and float32 (1e-5 relative RMS); the merge in both of merge_cpu's forms (fused, split). Odd sizes (B=3, n=37, n_in=45, λ=7, T=50: the last chunk has one
-step, and a lane block of 37 neurons has a vector tail); every output allocated NaN-filled, so an
-element a kernel leaves unwritten fails. Each chunk starts both backends from the torch backend's
-state and sweep, so a difference cannot hide behind (or be blamed on) an earlier chunk.
+and float32 (1e-5 relative RMS); the merge in both of merge_cpu's forms (fused, split). Odd sizes
+(B=3, n=37, n_in=45, λ=7, T=50: the last chunk has one step, and a lane block of 37 neurons has a
+vector tail); every output allocated NaN-filled, so an element a kernel leaves unwritten fails. Each
+chunk starts both backends from the torch backend's state and sweep, so a difference cannot hide
+behind (or be blamed on) an earlier chunk.
 """
 import pytest
 import torch
@@ -177,3 +178,18 @@ def test_bias_and_parameter_gradients_that_cancel_over_samples_are_zero(neuron):
     assert torch.equal(ref.b, torch.zeros(N)) and torch.equal(ref.theta, torch.zeros(N, p)), "the premise"
     assert torch.equal(grad.b, torch.zeros(N)), f"Δb left {grad.b.abs().max().item():.1e}"
     assert torch.equal(grad.theta, torch.zeros(N, p)), f"Δθ left {grad.theta.abs().max().item():.1e}"
+
+
+@pytest.mark.parametrize("stages", ["cpu", "triton"])
+def test_the_carried_state_holds_no_chunk_buffer(stages):
+    """r^λ and o^λ, carried into the next chunk, are tensors of their own ([B, n] each), not views of
+    the chunk's [λ+1, ...] buffers, which would stay alive beside the next chunk's (16 MiB at the brf
+    suite's λ = 512)."""
+    from hyprgen.runtime.stages import TritonStages
+    from hyprgen.loader import load_kernels
+    layer, x = layer_setup("brf", torch.float64 if stages == "cpu" else torch.float32)
+    impl = CpuStages(load_cpu_kernels(layer.neuron)) if stages == "cpu" else TritonStages(load_kernels(layer.neuron))
+    _, _, state = impl.s_stage(layer, x[:LAM], layer.init_state(B))
+    d = len(state.r)   # r^λ is one [d, B, n] tensor, unbound
+    for name, value, values in [("o", state.o, B * N)] + [(f"r[{k}]", r, d * B * N) for k, r in enumerate(state.r)]:
+        assert value.untyped_storage().nbytes() == values * value.element_size(), f"{stages}: {name} is a view"
