@@ -55,3 +55,23 @@ def output(*shape: int, like: torch.Tensor, dtype: torch.dtype = torch.float32) 
     """The allocation of every launcher's outputs (the tests' NaN-poisoning fixture replaces it, so an
     element a kernel leaves unwritten fails a comparison)."""
     return torch.empty(*shape, dtype=dtype, device=like.device)
+
+
+class ChunkBuffers:
+    """One layer's per-chunk stage outputs, allocated once and written again by every chunk of one learner
+    call (runtime/hypr.py `_chunk_buffers`), so that a long run allocates no chunk-sized tensor per
+    chunk. On a CPU those tensors (16–50 MB each at the brf suite's λ = 512) are large enough for
+    glibc to map fresh pages for each, and the blocks it keeps instead grow the heap from chunk to
+    chunk (docs/results/cpu_target.md, "Transient memory"). A buffer may hold only what is dead when
+    the next chunk's stage runs: the learner hands them to the stages of the layers below the
+    readout (whose outputs are the user's y) and drops them when the call ends."""
+
+    def __init__(self):
+        self._tensors: dict[str, torch.Tensor] = {}
+
+    def __call__(self, name: str, *shape: int, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The buffer `name` of this shape: the one of the chunk before when it fits, else a new one."""
+        t = self._tensors.get(name)
+        if t is None or t.shape != shape or t.dtype != dtype or t.device != like.device:
+            t = self._tensors[name] = output(*shape, like=like, dtype=dtype)
+        return t

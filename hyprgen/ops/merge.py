@@ -83,17 +83,20 @@ class ChunkGradient:
     theta: torch.Tensor  # [n, p]
 
 
-def trace_buffer(traces: Traces, out: torch.Tensor | None) -> torch.Tensor:
+def trace_buffer(traces: Traces, out: torch.Tensor | None, in_place: bool = False) -> torch.Tensor:
     """Where a merge writes ε^λ: `out`, a buffer the caller no longer needs (the learner passes the ε^0
     of the chunk before, so that a long run allocates no ε-sized tensor per chunk: runtime/hypr.py
-    `_spare_traces`), or a new one. Every element is written, whatever out held."""
+    `_spare_traces`), or a new one. Every element is written, whatever out held. in_place: the merge
+    can write ε^λ over ε^0 itself (merge_cpu), so out may be traces.eps; no other overlap is allowed."""
     eps = traces.eps
     if out is None:
         return dispatch.output(*eps.shape, like=eps, dtype=eps.dtype)
     if out.shape != eps.shape or out.dtype != eps.dtype or out.device != eps.device or not out.is_contiguous():
         raise ValueError(f"merge: out must be a contiguous {eps.dtype} tensor of ε's shape {tuple(eps.shape)} on "
                          f"{eps.device}, got {out.dtype} {tuple(out.shape)} on {out.device}")
-    if eps.numel() and out.untyped_storage().data_ptr() == eps.untyped_storage().data_ptr():   # d = 0: no memory
+    itself = in_place and out.data_ptr() == eps.data_ptr() and eps.is_contiguous()
+    # d = 0: ε is empty, and every empty tensor's storage pointer is 0
+    if eps.numel() and not itself and out.untyped_storage().data_ptr() == eps.untyped_storage().data_ptr():
         raise ValueError("merge: out shares memory with the traces ε^0 it reads (pass another buffer)")
     return out
 
@@ -320,7 +323,8 @@ def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
       one GEMM [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ.
     Both read E as p_stage_cpu stores it, [B, λ, n·d] (no copy), and add Σ g^τ p^τ into ΔW with one
     GEMM over K = λ·B; the bias and parameter terms are one more C kernel (small_terms_cpu).
-    pre: p^τ [λ, B, m]; out: where ε^λ goes (trace_buffer)."""
+    pre: p^τ [λ, B, m]; out: where ε^λ goes (trace_buffer), which may be traces.eps itself: both forms
+    merge in place (the learner's way when the traces are its own: one ε-sized buffer per layer)."""
     lam, B, n, d = sweep.E.shape
     m = pre.shape[-1]
     if fused is None:
@@ -328,7 +332,7 @@ def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
     elif fused and not d:
         raise ValueError("merge_cpu: the fused form needs d > 0 carried components (a linear layer has none)")
     eps = traces.eps.contiguous()
-    eps_new = trace_buffer(traces, out)
+    eps_new = trace_buffer(traces, out, in_place=True)
     grad_W = dispatch.output(n, m, like=eps, dtype=eps.dtype)
     E_b = sweep.E.transpose(0, 1).contiguous()                 # [B, λ, n, d]: p_stage_cpu's E, no copy
     if fused:

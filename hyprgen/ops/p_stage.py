@@ -123,17 +123,23 @@ def p_stage_triton(kernels: ModuleType, r_prev: torch.Tensor, current: torch.Ten
 
 @torch.no_grad()  # the kernels write raw memory: no autograd graph
 def p_stage_cpu(kernels, r_prev: torch.Tensor, current: torch.Tensor, signal: torch.Tensor,
-                theta: torch.Tensor, signal_gamma: bool = True) -> tuple[ChunkSweep, torch.Tensor | None]:
+                theta: torch.Tensor, signal_gamma: bool = True,
+                buffers: dispatch.ChunkBuffers | None = None) -> tuple[ChunkSweep, torch.Tensor | None]:
     """The generated C P-stage (ops/cpu_kernels.py) in current's dtype (float32 or float64). r_prev
     [λ, d, B, n], current and signal [λ, B, n], theta [p, n]. signal_gamma=False: λ^τγ^τ (the layer
     below's signal) is neither computed nor stored, and None is returned in its place (the lowest
-    layer: a [λ, B, n] buffer less at the chunk's peak)."""
+    layer: a [λ, B, n] buffer less at the chunk's peak). buffers: where the λ-sized outputs (g, E, λγ)
+    go (a learner call's ChunkBuffers), else new tensors."""
     lam, B, n = current.shape
     d, p = kernels.D, kernels.P
     out = lambda *shape: dispatch.output(*shape, like=current, dtype=current.dtype)  # noqa: E731
-    q0, g, E, Phi, theta_grad, Theta_in = out(B, n, d), out(lam, B, n), out(B, lam, n, d), out(B, n, d, d), \
-        out(B, n, p), out(B, n, d, p)
-    sg = out(lam, B, n) if signal_gamma else None
+    if buffers is None:
+        chunk_sized = lambda name, *shape: out(*shape)  # noqa: E731
+    else:
+        chunk_sized = lambda name, *shape: buffers(name, *shape, like=current, dtype=current.dtype)  # noqa: E731
+    q0, Phi, theta_grad, Theta_in = out(B, n, d), out(B, n, d, d), out(B, n, p), out(B, n, d, p)
+    g, E = chunk_sized("g", lam, B, n), chunk_sized("E", B, lam, n, d)
+    sg = chunk_sized("signal_gamma", lam, B, n) if signal_gamma else None
     kernels.call("p_stage", r_prev.contiguous(), current.contiguous(), signal.contiguous(), theta.contiguous(), q0,
                  g, sg, E, Phi, theta_grad, Theta_in, B, n, lam)
     return ChunkSweep(q0=q0, g=g, E=E.transpose(0, 1), Phi=Phi, theta_grad=theta_grad, Theta_in=Theta_in), sg

@@ -104,20 +104,26 @@ def s_stage_triton(kernels: ModuleType, ff: torch.Tensor, w_rec: torch.Tensor | 
 
 @torch.no_grad()  # the kernels write raw memory: no autograd graph
 def s_stage_cpu(kernels, ff: torch.Tensor, w_rec: torch.Tensor | None, r0: torch.Tensor, o0: torch.Tensor,
-                theta: torch.Tensor):
+                theta: torch.Tensor, buffers: dispatch.ChunkBuffers | None = None):
     """The generated C neuron step (ops/cpu_kernels.py) in ff's dtype (float32 or float64). r0 [d, B, n];
     theta [p, n]. With recurrence, per step the GEMM I^τ = ff^τ + o^{τ-1} W_rec^T (torch's BLAS, into
-    I^τ's row) then one step of the kernel; without, one call for the chunk (I^τ = ff^τ)."""
+    I^τ's row) then one step of the kernel; without, one call for the chunk (I^τ = ff^τ). buffers: where
+    the chunk's states and currents go (a learner call's ChunkBuffers), else new tensors."""
     lam, B, n = ff.shape
-    out = lambda *shape: dispatch.output(*shape, like=ff, dtype=ff.dtype)  # noqa: E731
-    outs, states = out(lam + 1, B, n), out(lam + 1, kernels.D, B, n)
+    if buffers is None:
+        out = lambda name, *shape: dispatch.output(*shape, like=ff, dtype=ff.dtype)  # noqa: E731
+    else:
+        out = lambda name, *shape: buffers(name, *shape, like=ff, dtype=ff.dtype)  # noqa: E731
+    # outs stays a new tensor: it dies with the layer above's merge, before this layer's P-stage, the
+    # chunk's peak, where a buffer held through the call would add B·n·(λ+1) values
+    outs, states = dispatch.output(lam + 1, B, n, like=ff, dtype=ff.dtype), out("states", lam + 1, kernels.D, B, n)
     outs[0], states[0] = o0, r0
     theta = theta.contiguous()
     if w_rec is None:
         cur = ff.contiguous()
         kernels.call("s_stage", cur, states, outs, theta, B, n, lam)
     else:
-        cur, w_t = out(lam, B, n), w_rec.t()
+        cur, w_t = out("current", lam, B, n), w_rec.t()
         # o^{τ-1} for the GEMM in a tensor of its own: MKL's product depends on its operand's address
         # alignment (the rows of outs are not 64-byte aligned), and a chunk boundary must change nothing
         o_prev = outs[0].clone()

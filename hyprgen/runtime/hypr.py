@@ -20,6 +20,7 @@ from ..errors import ShapeError
 from ..ops.merge import MAX_D as MAX_TRITON_D
 from ..ops.merge import ChunkGradient, Traces
 from ..ops import native, triton_support
+from ..ops.dispatch import ChunkBuffers
 from ..ops.jacobians import densify
 from ..ops.readout_memory import (ReadoutTraces, readout_memory_merge_ref, route_signals, shared_readout_merge_ref,
                                   stacked)
@@ -375,15 +376,29 @@ class HYPR(Learner):
         and freed per chunk costs page faults on the CPU, where glibc hands large blocks back to the
         system: 40 % of a chunk at λ = 16 (docs/results/cpu_target.md). Only traces the call itself made
         are recycled (recycle=True); the spares are dropped when the call ends, so nothing outside it
-        (a stream's saved state, a checkpoint) is ever overwritten."""
+        (a stream's saved state, a checkpoint) is ever overwritten. The cpu stages merge in place
+        instead (MERGES_IN_PLACE: ε^λ over the ε^0 it replaces), under the same rule: one ε-sized buffer
+        per layer, not two, at the chunk's peak.
+
+        Likewise the cpu stages of every layer below the readout write their chunk-sized outputs (states,
+        currents, p^τ, g^τ, E^τ: ops/dispatch.py ChunkBuffers) into the tensors of the chunk before,
+        dead by then; the readout's are the user's outputs y, so they are never rewritten."""
+        below_readout = [stages for stages in self.stages[:-1] if isinstance(stages, CpuStages)]
         try:
+            for stages in below_readout:
+                stages.buffers = ChunkBuffers()
             yield
         finally:
             self._spare_eps = [None] * len(self.net.layers)
+            for stages in below_readout:
+                stages.buffers = None
 
-    def _merge(self, i: int, stages, traces: Traces, sweep, pre):
-        """stages.merge of layer i into its spare ε when there is one (_spare_traces). Within a call the
+    def _merge(self, i: int, stages, traces: Traces, sweep, pre, recycle: bool):
+        """stages.merge of layer i: over its own ε^0 when the stages merge in place and the traces are this
+        call's (recycle), else into its spare ε when there is one (_spare_traces). Within a call the
         batch and dtype are fixed, so a spare always fits: the merge's trace_buffer raises if not."""
+        if recycle and stages.MERGES_IN_PLACE:
+            return stages.merge(traces, sweep, pre, out=traces.eps)
         spare, self._spare_eps[i] = self._spare_eps[i], None
         return stages.merge(traces, sweep, pre, out=spare)
 
@@ -426,8 +441,8 @@ class HYPR(Learner):
                 B = signal.shape[1]
                 (sweep, route), (signal_gamma, route_gamma) = both.split_lanes(B), (None, None) if i == 0 else \
                     both_gamma.split([B, both_gamma.shape[1] - B], 1)
-            grad, new_traces[i] = self._merge(i, stages, traces[i], sweep, k.pre)
-            if memory[i] is not None:
+            cross = None
+            if memory[i] is not None:   # before the merge, which may write ε^λ over the ε^0 read here
                 if self.shared_memory and i == top - 1:   # one F for every readout neuron (K_κ = 1)
                     W_out = self.net.layers[top].W_in                                        # [n_out, n]
                     cross, new_memory[i] = shared_readout_merge_ref(
@@ -438,8 +453,10 @@ class HYPR(Learner):
                 else:
                     cross, new_memory[i] = readout_memory_merge_ref(memory[i], traces[i], route, k.pre, readout.q0,
                                                                     readout.Phi)
-                grad = ChunkGradient(grad.W + cross.W, grad.b + cross.b, grad.theta + cross.theta)
                 routes = route_gamma @ layer.W_in if i > 0 else None
+            grad, new_traces[i] = self._merge(i, stages, traces[i], sweep, k.pre, recycle)
+            if cross is not None:
+                grad = ChunkGradient(grad.W + cross.W, grad.b + cross.b, grad.theta + cross.theta)
             grads[i] = grad
             kept[i] = k = None   # its pre and current are dead: freed before the layers below run (r_prevs
             #                      keeps r_prev for the guard)
@@ -457,7 +474,8 @@ class HYPR(Learner):
         for layer, grad in zip(self.net.layers, grads):
             add_layer_grads(layer, grad.W, grad.b, grad.theta)
         if recycle:   # ε^0 is dead once the chunk is through: the next merge writes into it
-            self._spare_eps = [t.eps for t in traces]
+            self._spare_eps = [None if stages.MERGES_IN_PLACE else t.eps
+                               for t, stages in zip(traces, self.stages)]
         return y, loss, new_state, (new_traces, new_memory)
 
     def _check_chunk(self, r_prevs: list[torch.Tensor], new_state: list[LayerState], y, loss,

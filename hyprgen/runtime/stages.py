@@ -12,7 +12,8 @@ the merge kernel, `CpuStages` the neuron's generated C kernels (cpu target); bot
     p_stage(layer, kept, signal λ^τ [λ, B, n], signal_gamma=True) -> (ChunkSweep, λ^τ γ^τ [λ, B, n]; the
         layer below's signal: with signal_gamma=False the cpu stages skip it and give None, the others
         compute it anyway)
-    merge(traces, sweep, pre, out=None) -> (ChunkGradient, traces after the chunk; ε^λ in out when given)
+    merge(traces, sweep, pre, out=None) -> (ChunkGradient, traces after the chunk; ε^λ in out when given,
+        which may be traces.eps itself where MERGES_IN_PLACE)
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import torch
 from .. import loader
 from ..contract import PREV_SPIKE
 from ..ops.cpu_kernels import CpuKernels
+from ..ops.dispatch import ChunkBuffers
 from ..ops.jacobians import densify
 from ..ops.merge import merge_cpu, merge_ref, merge_triton
 from ..ops.p_stage import p_stage_cpu, p_stage_ref, p_stage_torch, p_stage_triton
@@ -39,9 +41,11 @@ class Kept:
     pre: torch.Tensor      # [λ, B, m]     p^τ = [x^τ ; o^{τ-1}]
 
 
-def presynaptic(layer: Layer, x: torch.Tensor, o_prev: torch.Tensor) -> torch.Tensor:
-    """p^τ = [x^τ ; o^{τ-1}] ([λ, B, m]); o_prev holds o^0..o^{λ-1} ([λ, B, n])."""
-    return torch.cat([x, o_prev], -1) if layer.recurrent else x
+def presynaptic(layer: Layer, x: torch.Tensor, o_prev: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """p^τ = [x^τ ; o^{τ-1}] ([λ, B, m]); o_prev holds o^0..o^{λ-1} ([λ, B, n]); out: where it goes."""
+    if not layer.recurrent:
+        return x
+    return torch.cat([x, o_prev], -1, out=out) if out is not None else torch.cat([x, o_prev], -1)
 
 
 class TorchStages:
@@ -50,6 +54,7 @@ class TorchStages:
     release computes (docs/hypr.md §7); hyprgen keeps those paths by default."""
 
     name = "torch"
+    MERGES_IN_PLACE = False   # merge(..., out=) may not be traces.eps (merge_ref reads ε^0 while writing)
 
     def __init__(self, drop_spike_paths: bool = False):
         self.drop_spike_paths = drop_spike_paths
@@ -103,6 +108,7 @@ class TritonStages(CompiledStages):
     """The generated Triton kernels of one neuron (kernels: its <name>_triton module)."""
 
     name = "triton"
+    MERGES_IN_PLACE = False
     S_STAGE, P_STAGE = staticmethod(s_stage_triton), staticmethod(p_stage_triton)
     merge = staticmethod(merge_triton)
 
@@ -117,9 +123,24 @@ class CpuStages(CompiledStages):
 
     name = "cpu"
     S_STAGE, P_STAGE = staticmethod(s_stage_cpu), staticmethod(p_stage_cpu)
+    MERGES_IN_PLACE = True    # merge(..., out=traces.eps) writes ε^λ over ε^0 (ops/merge.py merge_cpu)
+
+    def __init__(self, kernels):
+        super().__init__(kernels)
+        self.buffers: ChunkBuffers | None = None   # set by the learner within a call (runtime/hypr.py)
+
+    def s_stage(self, layer: Layer, x: torch.Tensor, s: LayerState):
+        ff = layer.feedforward(x)
+        outs, r_prev, cur, r_out, o_out = s_stage_cpu(self.kernels, ff, layer.W_rec, torch.stack(s.r), s.o,
+                                                      stacked_params(layer), self.buffers)   # outs: o^0..o^λ
+        pre = None
+        if self.buffers is not None and layer.recurrent:
+            pre = self.buffers("pre", *x.shape[:2], layer.m, like=ff, dtype=ff.dtype)   # [λ, B, m]
+        return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1], pre)), LayerState(r_out, o_out)
 
     def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True):
-        return p_stage_cpu(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer), signal_gamma)
+        return p_stage_cpu(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer), signal_gamma,
+                           self.buffers)
 
     def merge(self, traces, sweep, pre, out=None):
         return merge_cpu(self.kernels, traces, sweep, pre, out)

@@ -109,7 +109,8 @@ def test_a_wrong_tensor_is_refused_before_the_kernel_sees_it():
 def test_merge_into_a_given_buffer_equals_a_fresh_one_and_refuses_an_alias(stages):
     """merge(..., out=spare): ε^λ written into a buffer the learner recycles (runtime/hypr.py
     `_spare_traces`), NaN-filled here so that an element left unwritten fails; the same traces as a
-    fresh buffer gets. out may not be ε^0 itself (the merge reads it while writing) nor misshapen."""
+    fresh buffer gets. out may not be misshapen, nor overlap ε^0 (the merge reads it while writing),
+    except that the cpu merge may write over ε^0 itself (in place)."""
     layer, x = layer_setup("brf", torch.float64)
     impl = TorchStages()
     if stages != "torch":
@@ -126,8 +127,18 @@ def test_merge_into_a_given_buffer_equals_a_fresh_one_and_refuses_an_alias(stage
     grad, new = impl.merge(traces, sweep, kept.pre, out=spare)
     assert new.eps.data_ptr() == spare.data_ptr()
     assert torch.equal(new.eps, ref_traces.eps) and torch.equal(grad.W, ref_grad.W)
-    with pytest.raises(ValueError, match="shares memory with the traces"):
-        impl.merge(traces, sweep, kept.pre, out=traces.eps)
+    if stages == "torch":
+        with pytest.raises(ValueError, match="shares memory with the traces"):
+            impl.merge(traces, sweep, kept.pre, out=traces.eps)
+    else:   # merge_cpu writes ε^λ over ε^0 itself; any other overlap is refused
+        storage = torch.cat([traces.eps.flatten(), traces.eps.flatten()[:1]])   # ε^0, then one value more
+        eps0, shifted = (storage[k:k + traces.eps.numel()].view_as(traces.eps) for k in (0, 1))
+        with pytest.raises(ValueError, match="shares memory with the traces"):
+            impl.merge(Traces(eps0, traces.eps_b, traces.Theta), sweep, kept.pre, out=shifted)
+        own = traces.eps.clone()
+        grad, new = impl.merge(Traces(own, traces.eps_b, traces.Theta), sweep, kept.pre, out=own)
+        assert new.eps.data_ptr() == own.data_ptr()
+        assert torch.equal(new.eps, ref_traces.eps) and torch.equal(grad.W, ref_grad.W)
     with pytest.raises(ValueError, match=r"out must be a contiguous torch.float64 tensor of ε's shape"):
         impl.merge(traces, sweep, kept.pre, out=spare.float())
 
