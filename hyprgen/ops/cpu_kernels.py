@@ -84,7 +84,8 @@ class CpuKernels:
             if x is None:
                 if (stage, label) in OPTIONAL:
                     continue
-                raise HyprgenError(f"{self.name} cpu {stage}: {label} must be a contiguous CPU {dtype} tensor, got None")
+                raise HyprgenError(f"{self.name} cpu {stage}: {label} must be a contiguous CPU {dtype} tensor, "
+                                   "got None")
             if x.device.type != "cpu" or x.dtype != dtype or not x.is_contiguous():
                 raise HyprgenError(f"{self.name} cpu {stage}: {label} must be a contiguous CPU {dtype} tensor, got "
                                    f"{x.dtype} on {x.device}{'' if x.is_contiguous() else ', not contiguous'}")

@@ -59,7 +59,7 @@ def output(*shape: int, like: torch.Tensor, dtype: torch.dtype = torch.float32) 
 
 class ChunkBuffers:
     """One layer's per-chunk stage outputs, allocated once and written again by every chunk of one learner
-    call (runtime/hypr.py `_chunk_buffers`), so that a long run allocates no chunk-sized tensor per
+    call (runtime/hypr.py `_spare_traces`), so that a long run allocates no chunk-sized tensor per
     chunk. On a CPU those tensors (16–50 MB each at the brf suite's λ = 512) are large enough for
     glibc to map fresh pages for each, and the blocks it keeps instead grow the heap from chunk to
     chunk (docs/results/cpu_target.md, "Transient memory"). A buffer may hold only what is dead when

@@ -77,9 +77,11 @@ def _probe(cc: str) -> tuple[str, ...]:
     Raises CompilerError when not even a trivial C file compiles."""
     with tempfile.TemporaryDirectory(prefix="hyprgen-cc-") as tmp:
         src = Path(tmp) / "probe.c"
-        src.write_text("#include <math.h>\ntypedef float hg_vec __attribute__((vector_size(32)));\n"   # GNU C vectors
+        src.write_text("#include <math.h>\n"
+                       "typedef float hg_vec __attribute__((vector_size(32)));\n"   # GNU C vectors (the fused merge)
                        "int hg_probe(void) { int s = 0; hg_vec v = {0}; v = 2.0f * v;\n"
-                       "#pragma omp parallel for reduction(+:s)\nfor (int i = 0; i < 4; ++i) s += i; return s + (int)v[0]; }\n")
+                       "#pragma omp parallel for reduction(+:s)\n"
+                       "for (int i = 0; i < 4; ++i) s += i; return s + (int)v[0]; }\n")
         for flags in ((*BASE_FLAGS, OPENMP_FLAG), BASE_FLAGS):
             out = subprocess.run([cc, *flags, "-o", str(Path(tmp) / "probe.so"), str(src), "-lm"],
                                  capture_output=True, text=True, timeout=120)

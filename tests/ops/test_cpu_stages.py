@@ -204,3 +204,26 @@ def test_the_carried_state_holds_no_chunk_buffer(stages):
     d = len(state.r)   # r^λ is one [d, B, n] tensor, unbound
     for name, value, values in [("o", state.o, B * N)] + [(f"r[{k}]", r, d * B * N) for k, r in enumerate(state.r)]:
         assert value.untyped_storage().nbytes() == values * value.element_size(), f"{stages}: {name} is a view"
+
+
+def test_p_stage_with_several_lane_blocks_per_sample(nan_outputs):
+    """n = 259 neurons: two full lane blocks of HG_LANES = 128 and a rest of 3 per sample (the sizes
+    above fit one block), in float64 against the torch P-stage, and the bias and parameter terms."""
+    n, lam = 259, 3
+    net, x = active_network("brf", hidden=[n], n_in=5, n_out=2, recurrent=True, T=2 * lam, B=2)
+    layer, x = net.double().layers[0], x.double().transpose(0, 1)
+    cpu, torch_stages = CpuStages(load_cpu_kernels(layer.neuron)), TorchStages()
+    _, kept, _ = torch_stages.s_stage(layer, x[:lam], layer.init_state(2))
+    signal = torch.randn(lam, 2, n, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    (ref, ref_sg), (got, got_sg) = torch_stages.p_stage(layer, kept, signal), cpu.p_stage(layer, kept, signal)
+    fields = ("q0", "g", "E", "Phi", "theta_grad", "Theta_in")
+    assert_outputs_close({f: getattr(got, f) for f in fields} | {"signal_gamma": got_sg},
+                         {f: getattr(ref, f) for f in fields} | {"signal_gamma": ref_sg}, TOL[torch.float64],
+                         "brf P-stage, n = 259")
+    p = len(layer.neuron.META["params"])
+    traces = Traces(*(torch.randn(*shape, dtype=torch.float64) for shape in
+                      ((2, n, layer.d, layer.m), (2, n, layer.d), (2, n, layer.d, p))))
+    (ref_grad, ref_traces), (grad, new) = merge_ref(traces, ref, kept.pre), cpu.merge(traces, ref, kept.pre)
+    assert_outputs_close({"b": grad.b, "theta": grad.theta, "eps_b": new.eps_b, "Theta": new.Theta},
+                         {"b": ref_grad.b, "theta": ref_grad.theta, "eps_b": ref_traces.eps_b,
+                          "Theta": ref_traces.Theta}, TOL[torch.float64], "brf merge's small terms, n = 259")
