@@ -187,7 +187,9 @@ class Workload:
         c = self.config
         params = sum(p.numel() * p.element_size() for p in self.model.parameters())
         if c.method in ("hypr", "eprop"):
-            carried = make_learner("hypr", self.model, chunk=c.chunk or 1).carried_bytes(c.B)
+            # the configuration's rule: readout memory adds the traces G (R× ε), same-step does not
+            carried = make_learner("hypr", self.model, chunk=c.chunk or 1, backend="torch",
+                                   readout_memory=c.readout_memory).carried_bytes(c.B)
             return {"kind": "carried traces ε, ε_b, Θ and states (HYPR.carried_bytes)", "bytes": carried,
                     "params_bytes": params}
         if self.saved is None:

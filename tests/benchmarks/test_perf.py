@@ -134,3 +134,17 @@ def test_workloads_build_their_learners_with_the_one_factory():
     assert isinstance(hypr, HYPR) and (hypr.chunk, hypr.backend) == (8, "triton")
     assert isinstance(Workload(Config("lif", "bptt", "lif", 16, **small)).learner, BPTT)
     assert isinstance(Workload(Config("lif", "eprop", "lif", 16, **small)).learner, EProp)
+
+
+@pytest.mark.parametrize("readout_memory", [False, True], ids=["same_step", "readout_memory"])
+def test_learner_bytes_count_the_configurations_rule(readout_memory):
+    """A same-step HYPR configuration reports the traces it carries (ε, ε_b, Θ and the states), not
+    those of the default rule, whose readout memory adds the traces G (R·ε under an LI readout)."""
+    from benchmarks.perf.workloads import Workload
+    config = Config("brf", "hypr", "brf", 16, chunk=4, n=6, n_in=3, n_out=4, B=2, readout_memory=readout_memory)
+    workload = Workload(config)
+    expected = hyprgen.HYPR(workload.model, chunk=4, backend="torch", readout_memory=readout_memory).carried_bytes(2)
+    assert workload.learner_bytes()["bytes"] == expected
+    if not readout_memory:
+        with_memory = hyprgen.HYPR(workload.model, chunk=4, backend="torch", readout_memory=True).carried_bytes(2)
+        assert expected < with_memory, "the premise: readout memory carries more"
