@@ -135,6 +135,7 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
 
 def fused_merge_tile_vectors(d: int) -> int:
     """Vectors per row of the fused merge's tile: d·v accumulators, 4–8, enough independent FMA chains
-    to hide the FMA latency and few enough to stay in registers with the p^τ vectors beside them (d = 3:
-    two vectors 2× faster than one at λ = 8, and 1.1–1.4× faster than three at λ ≤ 64; docs/cpu.md)."""
+    to hide the FMA latency and few enough to stay in registers with the p^τ vectors beside them (d = 3,
+    cue sizes, 1 thread, 2026-12-02: two vectors 2.3× faster than one at λ = 8, and 1.07–1.17× faster
+    than three at λ = 8–64)."""
     return {1: 4, 2: 3}.get(d, 2)
