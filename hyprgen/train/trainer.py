@@ -86,9 +86,12 @@ class StopSignals:
 def main(args) -> int:
     trainer = prepare(args)
     try:
-        return trainer.run()
-    finally:
-        trainer.ranks.close()
+        code = trainer.run()
+    except BaseException:
+        trainer.ranks.close(together=False)
+        raise
+    trainer.ranks.close()
+    return code
 
 
 def prepare(args) -> Trainer:
