@@ -62,7 +62,7 @@ class ChunkBuffers:
     call (runtime/hypr.py `_spare_traces`), so that a long run allocates no chunk-sized tensor per
     chunk. On a CPU those tensors (16–50 MB each at the brf suite's λ = 512) are large enough for
     glibc to map fresh pages for each, and the blocks it keeps instead grow the heap from chunk to
-    chunk (docs/results/cpu_target.md, "Transient memory"). A buffer may hold only what is dead when
+    chunk (docs/results/cpu_target.md, "Memory at the chunk's peak"). A buffer may hold only what is dead when
     the next chunk's stage runs: the learner hands them to the stages of the layers below the
     readout (whose outputs are the user's y) and drops them when the call ends."""
 
@@ -75,3 +75,9 @@ class ChunkBuffers:
         if t is None or t.shape != shape or t.dtype != dtype or t.device != like.device:
             t = self._tensors[name] = output(*shape, like=like, dtype=dtype)
         return t
+
+
+def chunk_output(buffers: ChunkBuffers | None, name: str, *shape: int, like: torch.Tensor,
+                 dtype: torch.dtype) -> torch.Tensor:
+    """A launcher's chunk-sized output: buffer `name` of a learner call's ChunkBuffers, else a new tensor."""
+    return output(*shape, like=like, dtype=dtype) if buffers is None else buffers(name, *shape, like=like, dtype=dtype)

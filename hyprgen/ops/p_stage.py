@@ -133,10 +133,8 @@ def p_stage_cpu(kernels, r_prev: torch.Tensor, current: torch.Tensor, signal: to
     lam, B, n = current.shape
     d, p = kernels.D, kernels.P
     out = lambda *shape: dispatch.output(*shape, like=current, dtype=current.dtype)  # noqa: E731
-    if buffers is None:
-        chunk_sized = lambda name, *shape: out(*shape)  # noqa: E731
-    else:
-        chunk_sized = lambda name, *shape: buffers(name, *shape, like=current, dtype=current.dtype)  # noqa: E731
+    chunk_sized = lambda name, *shape: dispatch.chunk_output(buffers, name, *shape, like=current,  # noqa: E731
+                                                             dtype=current.dtype)
     q0, Phi, theta_grad, Theta_in = out(B, n, d), out(B, n, d, d), out(B, n, p), out(B, n, d, p)
     g, E = chunk_sized("g", lam, B, n), chunk_sized("E", B, lam, n, d)
     sg = chunk_sized("signal_gamma", lam, B, n) if signal_gamma else None

@@ -110,10 +110,7 @@ def s_stage_cpu(kernels, ff: torch.Tensor, w_rec: torch.Tensor | None, r0: torch
     I^τ's row) then one step of the kernel; without, one call for the chunk (I^τ = ff^τ). buffers: where
     the chunk's states and currents go (a learner call's ChunkBuffers), else new tensors."""
     lam, B, n = ff.shape
-    if buffers is None:
-        out = lambda name, *shape: dispatch.output(*shape, like=ff, dtype=ff.dtype)  # noqa: E731
-    else:
-        out = lambda name, *shape: buffers(name, *shape, like=ff, dtype=ff.dtype)  # noqa: E731
+    out = lambda name, *shape: dispatch.chunk_output(buffers, name, *shape, like=ff, dtype=ff.dtype)  # noqa: E731
     # outs stays a new tensor: it dies with the layer above's merge, before this layer's P-stage, the
     # chunk's peak, where a buffer held through the call would add B·n·(λ+1) values
     outs, states = dispatch.output(lam + 1, B, n, like=ff, dtype=ff.dtype), out("states", lam + 1, kernels.D, B, n)

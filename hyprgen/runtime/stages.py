@@ -24,7 +24,7 @@ import torch
 from .. import loader
 from ..contract import PREV_SPIKE
 from ..ops.cpu_kernels import CpuKernels
-from ..ops.dispatch import ChunkBuffers
+from ..ops.dispatch import ChunkBuffers, chunk_output
 from ..ops.jacobians import densify
 from ..ops.merge import merge_cpu, merge_ref, merge_triton
 from ..ops.p_stage import p_stage_cpu, p_stage_ref, p_stage_torch, p_stage_triton
@@ -133,9 +133,8 @@ class CpuStages(CompiledStages):
         ff = layer.feedforward(x)
         outs, r_prev, cur, r_out, o_out = s_stage_cpu(self.kernels, ff, layer.W_rec, torch.stack(s.r), s.o,
                                                       stacked_params(layer), self.buffers)   # outs: o^0..o^λ
-        pre = None
-        if self.buffers is not None and layer.recurrent:
-            pre = self.buffers("pre", *x.shape[:2], layer.m, like=ff, dtype=ff.dtype)   # [λ, B, m]
+        pre = chunk_output(self.buffers, "pre", *x.shape[:2], layer.m, like=ff, dtype=ff.dtype) \
+            if layer.recurrent else None                                                   # [λ, B, m]
         return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1], pre)), LayerState(r_out, o_out)
 
     def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True):
