@@ -307,20 +307,17 @@ def small_terms(traces: Traces, sweep: ChunkSweep):
     return b, theta, eps_b_new.to(traces.eps_b.dtype), Theta_new.to(traces.Theta.dtype)
 
 
-# The longest chunk for which merge_cpu takes the fused C kernel (ε^λ written once, the rank-1 updates
-# in register tiles) over the split form (C pass, then a GEMM reading and writing ε^λ again): beyond
-# it the GEMM's blocking wins. Measured: docs/results/cpu_target.md "The fused merge".
-FUSED_MERGE_MAX_LAM = 64
-
-
 @torch.no_grad()
 def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
               out: torch.Tensor | None = None, fused: bool | None = None) -> tuple[ChunkGradient, Traces]:
     """Chunk gradient and traces carried out of the chunk (as merge_ref), in the sweep's dtype, in one of
-    two forms (fused=None: the fused one for λ ≤ FUSED_MERGE_MAX_LAM and d > 0):
-    - fused: one C kernel writes ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ and ΔW = Σ_b q^0 ε^0, reading ε once;
+    two forms (fused=None: the fused one whenever d > 0):
+    - fused: one C kernel writes ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ and ΔW = Σ_b q^0 ε^0, reading ε once
+      (once more per 128 steps beyond the first 128); faster than the split form at every λ measured,
+      1.3–1.9× at λ = 16–1,024 (docs/results/cpu_target.md);
     - split: the C kernel writes ε^λ = Φ^{λ:1} ε^0 and ΔW = Σ_b q^0 ε^0 reading ε once; then per sample
-      one GEMM [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ.
+      one GEMM [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ. It is the form for d = 0 (no ε: the GEMM
+      is empty), and the fused form's comparison.
     Both read E as p_stage_cpu stores it, [B, λ, n·d] (no copy), and add Σ g^τ p^τ into ΔW with one
     GEMM over K = λ·B; the bias and parameter terms are one more C kernel (small_terms_cpu).
     pre: p^τ [λ, B, m]; out: where ε^λ goes (trace_buffer), which may be traces.eps itself: both forms
@@ -328,7 +325,7 @@ def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
     lam, B, n, d = sweep.E.shape
     m = pre.shape[-1]
     if fused is None:
-        fused = 0 < d and lam <= FUSED_MERGE_MAX_LAM
+        fused = 0 < d
     elif fused and not d:
         raise ValueError("merge_cpu: the fused form needs d > 0 carried components (a linear layer has none)")
     eps = traces.eps.contiguous()

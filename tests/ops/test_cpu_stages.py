@@ -12,8 +12,10 @@ behind (or be blamed on) an earlier chunk.
 import pytest
 import torch
 
+from hyprgen import loader
 from hyprgen.runtime.stages import load_cpu_kernels
 from hyprgen.ops import native
+from hyprgen.ops.cpu_kernels import CpuKernels
 from hyprgen.loader import load as load_neuron
 from hyprgen.ops.merge import Traces, merge_cpu, merge_ref
 from hyprgen.ops.p_stage import ChunkSweep
@@ -143,18 +145,31 @@ def test_merge_into_a_given_buffer_equals_a_fresh_one_and_refuses_an_alias(stage
         impl.merge(traces, sweep, kept.pre, out=spare.float())
 
 
+def fused_merge_kernels(neuron: str, registers: str) -> CpuKernels:
+    """A neuron's cpu kernels with the fused merge's tile for this machine ("native") or for 16 vector
+    registers ("16 registers": the AVX2 and NEON branch, taken here by hiding AVX-512 from the file)."""
+    module = load_neuron(neuron)
+    if registers == "native":
+        return load_cpu_kernels(module)
+    source = "#undef __AVX512F__   /* tests: the tile for 16 vector registers */\n" + loader.cpu_source(module)
+    return CpuKernels.load(module.META["name"], source, module.META["spec_hash"])
+
+
 @DTYPES
+@pytest.mark.parametrize("registers", ["native", "16 registers"])
 @pytest.mark.parametrize("m", [1, 64, 127], ids=["m1", "m64", "m127"])
 @pytest.mark.parametrize("neuron", ["li", "lif", "brf"], ids=["d1", "d2", "d3"])
-def test_fused_merge_at_every_tile_boundary(neuron, m, dtype, nan_outputs):
+def test_fused_merge_at_every_tile_boundary(neuron, m, registers, dtype, nan_outputs):
     """merge_cpu's fused form against merge_ref where its tiles end: m = 64 fills whole tiles at every
-    vector width and d (no padded rest), m = 1 is only a rest, m = 127 both; λ = 1 and λ = 40 (longer
-    than the p^τ rows a block of neurons keeps in L1)."""
-    kernels = load_cpu_kernels(load_neuron(neuron))
+    vector width and d (no padded rest), m = 1 is only a rest, m = 127 both; n = 37 neurons end in a
+    group smaller than a tile's; λ = 1, λ = 40 (longer than the p^τ rows a block of neurons keeps in
+    L1) and λ = 130 (two blocks of HG_MERGE_STEPS = 128 steps, the second of 2). Both register
+    budgets' tiles (their neurons per tile differ: fused_merge_tile_neurons)."""
+    kernels = fused_merge_kernels(neuron, registers)
     d, p = kernels.D, kernels.P
     gen = torch.Generator().manual_seed(m)
     r = lambda *s: torch.randn(*s, generator=gen, dtype=dtype)  # noqa: E731
-    for lam in (1, 40):
+    for lam in (1, 40, 130):
         traces = Traces(r(B, N, d, m), r(B, N, d), r(B, N, d, p))
         sweep = ChunkSweep(q0=r(B, N, d), g=r(lam, B, N), E=r(B, lam, N, d).transpose(0, 1), Phi=r(B, N, d, d),
                            theta_grad=r(B, N, p), Theta_in=r(B, N, d, p))
@@ -164,7 +179,7 @@ def test_fused_merge_at_every_tile_boundary(neuron, m, dtype, nan_outputs):
         outputs = lambda grad, traces: {"W": grad.W, "b": grad.b, "theta": grad.theta, "eps": traces.eps,  # noqa: E731
                                         "eps_b": traces.eps_b, "Theta": traces.Theta}
         assert_outputs_close(outputs(grad, new), outputs(ref_grad, ref_traces), TOL[dtype],
-                             f"{neuron} fused merge, m = {m}, λ = {lam}")
+                             f"{neuron} fused merge ({registers}), m = {m}, λ = {lam}")
 
 
 @pytest.mark.parametrize("neuron", ["li", "brf_exp"])

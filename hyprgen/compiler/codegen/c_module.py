@@ -130,6 +130,8 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
         phi=[(k, l, value) for k, row in enumerate(sweep["phi_rows"]) for l, value in enumerate(row)],
         theta_in=[(k, j, value) for k, row in enumerate(sweep["theta_in_rows"]) for j, value in enumerate(row)],
         tile_vectors=fused_merge_tile_vectors(sweep["d"]),
+        tile_neurons={registers: fused_merge_tile_neurons(sweep["d"], registers) for registers in (16, 32)},
+        tile_groups=sorted({1} | {fused_merge_tile_neurons(sweep["d"], registers) for registers in (16, 32)}),
     )
 
 
@@ -139,3 +141,12 @@ def fused_merge_tile_vectors(d: int) -> int:
     cue sizes, 1 thread, 2026-12-02: two vectors 2.3× faster than one at λ = 8, and 1.07–1.17× faster
     than three at λ = 8–64)."""
     return {1: 4, 2: 3}.get(d, 2)
+
+
+def fused_merge_tile_neurons(d: int, registers: int) -> int:
+    """Neurons per fused-merge tile, a power of two up to 4: as many as keep the tile's d·v accumulators
+    per neuron, its v vectors of p^τ and a broadcast within the vector registers. The neurons of a tile
+    share each vector of p^τ, so a load feeds neurons·d FMAs."""
+    v = fused_merge_tile_vectors(d)
+    fit = max(1, (registers - 2 - v) // (d * v))
+    return 1 << min(2, fit.bit_length() - 1)
