@@ -2,6 +2,7 @@
 
     python -m benchmarks.cpu_target                  # brf and cue suites at T = 4,096 (about 20 min, 2 cores)
     python -m benchmarks.cpu_target --quick          # tiny sizes: checks the script (seconds)
+    python -m benchmarks.cpu_target --suites cue --rounds 3   # the cue suite three times over (about 12 min)
 
 Every configuration runs in its own process (benchmarks.perf.measure: warm-up, then --reps timed
 sequences, stage timers, RSS high-water mark), one after the other, so every ratio below compares
@@ -13,6 +14,10 @@ are those of benchmarks/perf/configs.py:
        with the readout's memory (the default since docs/hypr.md §3a).
   cue  BRF-exp, 15 inputs, 256 recurrent, LI readout (2), B = 32, the delayed cue task, at 1 and 2
        threads: BPTT; HYPR (cpu) λ ∈ {16, 64, 256}.
+--rounds N runs the whole list N times over, round after round, so that each configuration is
+measured N times at moments spread across the run, and reports for each the result of its median
+round (its times in every round beside it): on this project's shared 2-core machine one
+configuration's time moved by ±20 % between runs minutes apart.
 Writes --out/cpu_target.json (every result and the ratios), prints the table, and --md writes the
 markdown table for docs/results (stage times and the P-stage's share of its roofline bound included).
 """
@@ -56,10 +61,10 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def run_one(config: Config, folder: Path) -> dict:
-    """One configuration's result: measured now, or read from folder when an earlier (interrupted) run
-    of this script measured it (delete folder to measure everything again)."""
-    stem = f"{config.name}_threads{config.threads or 0}"
+def run_one(config: Config, folder: Path, round_: int = 0) -> dict:
+    """One configuration's result in one round: measured now, or read from folder when an earlier
+    (interrupted) run of this script measured it (delete folder to measure everything again)."""
+    stem = f"{config.name}_threads{config.threads or 0}" + (f"_round{round_}" if round_ else "")
     cfg, res = folder / f"{stem}.config.json", folder / f"{stem}.json"
     if res.exists():
         return json.loads(res.read_text())
@@ -72,6 +77,13 @@ def run_one(config: Config, folder: Path) -> dict:
     result["load_before_after"] = [before, load_average()]
     res.write_text(json.dumps(result, indent=1))   # written whole, once measured: a resumed run reuses it
     return result
+
+
+def median_round(rounds: list[dict]) -> dict:
+    """One configuration's result over its rounds: the round of median time (the lower of the two
+    middle ones for an even count), whole (stage times, memory), with every round's time per step."""
+    ordered = sorted(rounds, key=lambda r: r["time_per_step_s"])
+    return ordered[(len(ordered) - 1) // 2] | {"round_times_per_step_s": [r["time_per_step_s"] for r in rounds]}
 
 
 def find(results: list[dict], **want) -> dict | None:
@@ -114,13 +126,15 @@ def ratios(results: list[dict]) -> list[dict]:
 
 
 def markdown(results: list[dict], table: list[dict], machine: dict | None, roofline_note: bool = True) -> str:
-    lines = ["| configuration | threads | ms / step | S-stage | P-stage | merge | load (before, after) |",
+    lines = ["| configuration | threads | ms / step (rounds: median, range) | S-stage | P-stage | merge | load (before, after) |",
              "|---|---|---|---|---|---|---|"]
     for r in results:
         c, stages = r["config"], r.get("stage_seconds_per_sequence", {})
         per_step = lambda key: (f"{sum(v for k, v in stages.items() if k.endswith(key)) / c['T'] * 1e3:.3f}"  # noqa: E731
                                 if stages else "")
-        lines.append(f"| {c['suite']}: {r['label']} | {c['threads'] or 'default'} | {r['time_per_step_s'] * 1e3:.3f} | "
+        spread = r.get("round_times_per_step_s", [])
+        spread = f" ({min(spread) * 1e3:.3f}–{max(spread) * 1e3:.3f})" if len(spread) > 1 else ""
+        lines.append(f"| {c['suite']}: {r['label']} | {c['threads'] or 'default'} | {r['time_per_step_s'] * 1e3:.3f}{spread} | "
                      f"{per_step('s_stage')} | {per_step('p_stage')} | {per_step('merge')} | "
                      f"{r['load_before_after'][0]:.1f}, {r['load_before_after'][1]:.1f} |")
     lines += ["", "| suite | threads | rule | BPTT ms/step | HYPR cpu best λ | ms/step | HYPR / BPTT | λ=16 / best |"
@@ -130,7 +144,7 @@ def markdown(results: list[dict], table: list[dict], machine: dict | None, roofl
         lines.append(f"| {t['suite']} | {t['threads']} | {t['rule']} | {t['bptt_ms_per_step']:.3f} | {t['best_chunk']} | "
                      f"{t['hypr_cpu_ms_per_step']:.3f} | {t['hypr_cpu_over_bptt']:.2f} | {fmt(t['lambda16_over_best'])} | "
                      f"{fmt(t.get('torch_over_cpu_time_l128'))} | {fmt(t.get('torch_over_cpu_transient_memory_l512'), '{:.1f}')} |")
-    if roofline_note:
+    if roofline_note and any(r["config"]["suite"] == "brf" for r in results):
         lines += ["", roofline.markdown([r for r in results if r["config"]["suite"] == "brf"], machine)]
     return "\n".join(lines) + "\n"
 
@@ -140,16 +154,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cpu_target")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script, measures nothing")
     ap.add_argument("--md", type=Path, default=None, help="also write the markdown tables here")
+    ap.add_argument("--suites", default="brf,cue", help="the suites to run, comma-separated (brf, cue)")
+    ap.add_argument("--rounds", type=int, default=1, help="run the list this many times over (module doc)")
     a = ap.parse_args(argv)
+    suites = a.suites.split(",")
+    if not set(suites) <= {"brf", "cue"} or a.rounds < 1:
+        ap.error(f"--suites takes brf and cue (got {a.suites!r}); --rounds at least 1 (got {a.rounds})")
     a.out.mkdir(parents=True, exist_ok=True)
-    results = []
     runs = a.out / ("runs-quick" if a.quick else "runs")
     runs.mkdir(parents=True, exist_ok=True)
-    for config in configs(a.quick):
-        r = run_one(config, runs)
-        results.append(r)
-        print(f"{r['config']['suite']:>4} {r['label']:<40} threads {config.threads or 'default'}: "
-              f"{r['time_per_step_s'] * 1e3:8.3f} ms/step (load {r['load_before_after'][0]:.1f})", flush=True)
+    chosen = [c for c in configs(a.quick) if c.suite in suites]
+    measured = [[] for _ in chosen]
+    for round_ in range(a.rounds):
+        for config, rounds in zip(chosen, measured):
+            r = run_one(config, runs, round_)
+            rounds.append(r)
+            print(f"{r['config']['suite']:>4} {r['label']:<40} threads {config.threads or 'default'}"
+                  f"{f', round {round_ + 1}' if a.rounds > 1 else ''}: "
+                  f"{r['time_per_step_s'] * 1e3:8.3f} ms/step (load {r['load_before_after'][0]:.1f})", flush=True)
+    results = [median_round(rounds) for rounds in measured]
     machine = roofline.machine_peaks(a.out, quick=a.quick, refresh=True)
     table = ratios(results)
     (a.out / "cpu_target.json").write_text(json.dumps({"machine": machine, "ratios": table, "results": results},

@@ -1,6 +1,6 @@
 """benchmarks/cpu_target.py: the configurations cover issue 15's targets, and the ratios it reports are
 the quotients of the times it measured (checked on made-up results against hand-computed values)."""
-from benchmarks.cpu_target import configs, markdown, ratios
+from benchmarks.cpu_target import configs, markdown, median_round, ratios
 
 
 def result(config, ms_per_step: float, peak: int = 1 << 20) -> dict:
@@ -30,3 +30,15 @@ def test_ratios_are_the_measured_quotients():
     assert row["torch_over_cpu_transient_memory_l512"] == 3.0
     assert "| brf | default | same-step | 2.000 | 128 | 1.000 | 0.50 | 1.60 | 3.00 | 3.0 |" in \
         markdown(results, [row], machine=None, roofline_note=False)
+
+
+def test_a_configuration_measured_in_rounds_reports_its_median_round_whole():
+    """--rounds: the round of median time is reported with its own stage times and memory (not a mix of
+    rounds), the lower middle one for an even count, and every round's time stays beside it."""
+    c = configs(quick=True)[0]
+    rounds = [result(c, ms, peak=peak) for ms, peak in ((3.0, 30), (1.0, 10), (2.0, 20), (4.0, 40))]
+    got = median_round(rounds)
+    assert got["time_per_step_s"] == 2.0e-3 and got["peak_increase_bytes_median"] == 20
+    assert got["round_times_per_step_s"] == [3.0e-3, 1.0e-3, 2.0e-3, 4.0e-3]
+    assert median_round(rounds[:3])["time_per_step_s"] == 2.0e-3
+    assert "| 2.000 (1.000–4.000) |" in markdown([got], [], machine=None, roofline_note=False)
