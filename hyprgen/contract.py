@@ -46,7 +46,8 @@ KERNEL_STAGES = ("s_stage", "p_stage")
 # The C kernels of a neuron (the cpu target) sit in generated/<name><CPU_SUFFIX>.c: per stage and
 # precision one function <name>_<stage>_<f32|f64> (codegen/c_module.py; ctypes signatures: ops/cpu_kernels.py).
 CPU_SUFFIX = "_cpu"
-CPU_STAGES = ("s_stage", "p_stage", "merge", "merge_fused", "merge_small")   # merge_fused: d > 0 only
+# merge_fused and route_merge: d > 0 only
+CPU_STAGES = ("s_stage", "p_stage", "merge", "merge_fused", "merge_small", "route_merge")
 TRITON_MODULE_API = ("NAME", "SPEC_HASH", "D", "P", "NOT_SPECIALIZED")
 
 

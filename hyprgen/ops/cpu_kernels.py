@@ -21,14 +21,19 @@ _P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 SIGNATURES = {   # stage → (tensor arguments, int64 sizes); the thread count comes last
     "s_stage": (("cur", "states", "outs", "theta"), ("B", "n", "lam")),
     "p_stage": (("r_prev", "cur", "signal", "theta", "q0", "g", "sg", "E", "Phi", "theta_grad", "Theta_in"),
-                ("B", "n", "lam")),
+                ("B", "B_in", "B_E", "n", "lam")),
     "merge": (("eps", "q0", "Phi", "eps_out", "grad_W"), ("B", "n", "m")),
     "merge_fused": (("eps", "q0", "Phi", "E", "pre", "eps_out", "grad_W"), ("B", "n", "m", "lam")),
     "merge_small": (("eps_b", "Theta", "q0", "Phi", "E", "g", "theta_grad", "Theta_in", "eps_b_out", "Theta_out",
                      "grad_b", "grad_theta"), ("B", "n", "lam")),
+    "route_merge": (("G", "eps", "q0w", "gw", "pre", "phi", "wq", "G_out", "grad_W"),
+                    ("R", "B", "n", "m", "lam", "ld_gw")),
 }
-STATUS = {"merge_fused"}   # kernels that return an int: 0, or 1 when an allocation inside failed
+STATUS = {"merge_fused", "route_merge"}   # kernels that return an int: 0, or 1 when an allocation inside failed
 OPTIONAL = {("p_stage", "sg")}   # tensor arguments that may be None (NULL: not computed)
+# tensor arguments whose leading dimension may be strided (every x[t] contiguous; the caller passes the
+# stride among the sizes): route_merge's gw, the route lanes of a P-stage's g over (1 + R)·B lanes
+LEADING_STRIDED = {("route_merge", "gw")}
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
@@ -86,7 +91,8 @@ class CpuKernels:
                     continue
                 raise HyprgenError(f"{self.name} cpu {stage}: {label} must be a contiguous CPU {dtype} tensor, "
                                    "got None")
-            if x.device.type != "cpu" or x.dtype != dtype or not x.is_contiguous():
+            laid_out = x[0].is_contiguous() if (stage, label) in LEADING_STRIDED and x.dim() > 1 else x.is_contiguous()
+            if x.device.type != "cpu" or x.dtype != dtype or not laid_out:
                 raise HyprgenError(f"{self.name} cpu {stage}: {label} must be a contiguous CPU {dtype} tensor, got "
                                    f"{x.dtype} on {x.device}{'' if x.is_contiguous() else ', not contiguous'}")
         status = self.function(stage, dtype)(*(None if x is None else x.data_ptr() for x in data), *dims,

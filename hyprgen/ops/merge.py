@@ -314,7 +314,7 @@ def merge_cpu(kernels, traces: Traces, sweep: ChunkSweep, pre: torch.Tensor,
     two forms (fused=None: the fused one whenever d > 0):
     - fused: one C kernel writes ε^λ = Φ^{λ:1} ε^0 + Σ_τ E^τ p^τ and ΔW = Σ_b q^0 ε^0, reading ε once
       (once more per 128 steps beyond the first 128); faster than the split form at every λ measured,
-      1.3–1.9× at λ = 16–1,024 (docs/results/cpu_target.md);
+      2.4× at λ = 16 to 1.2× at λ = 1,024 (docs/results/cpu_target.md);
     - split: the C kernel writes ε^λ = Φ^{λ:1} ε^0 and ΔW = Σ_b q^0 ε^0 reading ε once; then per sample
       one GEMM [n·d, λ] × [λ, m] adds Σ_τ E^τ p^τ into ε^λ. It is the form for d = 0 (no ε: the GEMM
       is empty), and the fused form's comparison.

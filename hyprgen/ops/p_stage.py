@@ -123,21 +123,32 @@ def p_stage_triton(kernels: ModuleType, r_prev: torch.Tensor, current: torch.Ten
 
 @torch.no_grad()  # the kernels write raw memory: no autograd graph
 def p_stage_cpu(kernels, r_prev: torch.Tensor, current: torch.Tensor, signal: torch.Tensor,
-                theta: torch.Tensor, signal_gamma: bool = True,
-                buffers: dispatch.ChunkBuffers | None = None) -> tuple[ChunkSweep, torch.Tensor | None]:
+                theta: torch.Tensor, signal_gamma: bool = True, buffers: dispatch.ChunkBuffers | None = None,
+                e_lanes: int | None = None) -> tuple[ChunkSweep, torch.Tensor | None]:
     """The generated C P-stage (ops/cpu_kernels.py) in current's dtype (float32 or float64). r_prev
-    [λ, d, B, n], current and signal [λ, B, n], theta [p, n]. signal_gamma=False: λ^τγ^τ (the layer
+    [λ, d, B_in, n], current [λ, B_in, n], signal [λ, B, n] with B a multiple of B_in: lane b sweeps
+    the states of sample b mod B_in (as if r_prev and current were stacked B / B_in times, without the
+    copies: the readout's memory's route signals), theta [p, n]. signal_gamma=False: λ^τγ^τ (the layer
     below's signal) is neither computed nor stored, and None is returned in its place (the lowest
     layer: a [λ, B, n] buffer less at the chunk's peak). buffers: where the λ-sized outputs (g, E, λγ)
-    go (a learner call's ChunkBuffers), else new tensors."""
-    lam, B, n = current.shape
+    go (a learner call's ChunkBuffers), else new tensors. e_lanes: E^τ of the first e_lanes lanes only
+    (the sweep's E is [λ, e_lanes, n, d]; default all B): the route lanes' E is never read, and at the
+    brf suite's λ = 128 it is 126 MB a chunk."""
+    lam, B_in, n = current.shape
+    B = signal.shape[1]
+    if B % B_in or tuple(signal.shape) != (lam, B, n):
+        raise ValueError(f"p_stage_cpu: signal {tuple(signal.shape)} must be [λ = {lam}, k·{B_in}, n = {n}] "
+                         f"for states of {B_in} samples")
     d, p = kernels.D, kernels.P
     out = lambda *shape: dispatch.output(*shape, like=current, dtype=current.dtype)  # noqa: E731
     chunk_sized = lambda name, *shape: dispatch.chunk_output(buffers, name, *shape, like=current,  # noqa: E731
                                                              dtype=current.dtype)
     q0, Phi, theta_grad, Theta_in = out(B, n, d), out(B, n, d, d), out(B, n, p), out(B, n, d, p)
-    g, E = chunk_sized("g", lam, B, n), chunk_sized("E", B, lam, n, d)
+    e_lanes = B if e_lanes is None else e_lanes
+    if not 0 <= e_lanes <= B:
+        raise ValueError(f"p_stage_cpu: e_lanes = {e_lanes} must lie in 0..{B} (the signal's lanes)")
+    g, E = chunk_sized("g", lam, B, n), chunk_sized("E", e_lanes, lam, n, d)
     sg = chunk_sized("signal_gamma", lam, B, n) if signal_gamma else None
     kernels.call("p_stage", r_prev.contiguous(), current.contiguous(), signal.contiguous(), theta.contiguous(), q0,
-                 g, sg, E, Phi, theta_grad, Theta_in, B, n, lam)
+                 g, sg, E, Phi, theta_grad, Theta_in, B, B_in, e_lanes, n, lam)
     return ChunkSweep(q0=q0, g=g, E=E.transpose(0, 1), Phi=Phi, theta_grad=theta_grad, Theta_in=Theta_in), sg

@@ -17,6 +17,9 @@ routed to the layer through the same-step paths (§3a's κ^{t1-s} M^s), i.e. wha
 for ΔW but kept per sample and per route. Routes stack with the batch in the P-stage: R·B lanes.
 Shapes: λ steps, B samples, n neurons, m presynaptic inputs, d carried components of this layer,
 p its parameters, R = n_out · d_readout routes (route-major: index ρ·B + b in stacked tensors).
+The cpu target's form (route_merge_cpu and the two launchers after it): the layer's C kernel
+route_merge for ΔW and G', the bias and parameter terms in torch; a readout of more than one state
+component keeps the reference.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import dispatch
 from .merge import ChunkGradient, Traces
 from .p_stage import ChunkSweep
 
@@ -42,12 +46,18 @@ class ReadoutTraces:
         return ReadoutTraces(z(R, B, n, m).to(dtype or like.dtype), z(R, B, n), z(R, B, n, p))
 
 
-def route_signals(readout_E: torch.Tensor, W_out: torch.Tensor) -> torch.Tensor:
+def route_signals(readout_E: torch.Tensor, W_out: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """The route signals at the top hidden layer, [λ, R·B, n]: w_ρ = E_readout^τ[b, k, c] · W_out[k, :]
-    for ρ = (k, c). readout_E: the readout's E^τ [λ, B, n_out, d_r]; W_out [n_out, n]."""
+    for ρ = (k, c). readout_E: the readout's E^τ [λ, B, n_out, d_r]; W_out [n_out, n]. out: where they
+    go, a [λ, R·B, n] tensor whose every step out[t] is contiguous (the lanes after the signal's in
+    the P-stage's input), else a new tensor."""
     lam, B, n_out, d_r = readout_E.shape
-    w = torch.einsum("tbkc,ki->tkcbi", readout_E, W_out)                  # [λ, n_out, d_r, B, n]
-    return w.reshape(lam, n_out * d_r * B, W_out.shape[1])
+    n = W_out.shape[1]
+    E = readout_E.permute(0, 2, 3, 1)                                     # [λ, n_out, d_r, B]
+    if out is None:
+        out = readout_E.new_empty(lam, n_out * d_r * B, n)
+    torch.mul(E[..., None], W_out[None, :, None, None, :], out=out.view(lam, n_out, d_r, B, n))
+    return out
 
 
 def stacked(x: torch.Tensor, R: int, dim: int) -> torch.Tensor:
@@ -108,3 +118,60 @@ def shared_readout_merge_ref(memory: ReadoutTraces, traces: Traces, route: Chunk
     new = ReadoutTraces(G=(k[:, None, None] * F + fresh_W)[None].to(memory.G.dtype),
                         G_b=(k[:, None] * F_b + fresh_b)[None], G_theta=(k[:, None, None] * F_theta + fresh_theta)[None])
     return grad, new
+
+
+def _bias_and_parameter_terms(memory: ReadoutTraces, traces: Traces, route: ChunkSweep, wq: torch.Tensor,
+                              phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Δb, Δθ, G_b', G_θ' of a readout with one state component (the small terms of the merges above, in
+    torch): wq [R, B, n] weighs the traces of before in the gradient, phi [R, B] decays them."""
+    R, B, n = wq.shape
+    q0_w, g_w = route.q0.reshape(R, B, n, -1), route.g.reshape(-1, R, B, n)
+    b = torch.einsum("rbn,rbn->n", wq, memory.G_b)
+    theta = torch.einsum("rbn,rbnp->np", wq, memory.G_theta)
+    G_b = phi[..., None] * memory.G_b + torch.einsum("rbnd,bnd->rbn", q0_w, traces.eps_b) + g_w.sum(0)
+    G_theta = (phi[..., None, None] * memory.G_theta + torch.einsum("rbnd,bndp->rbnp", q0_w, traces.Theta)
+               + route.theta_grad.reshape(R, B, n, -1))
+    return b, theta, G_b, G_theta
+
+
+@torch.no_grad()
+def route_merge_cpu(kernels, memory: ReadoutTraces, traces: Traces, route: ChunkSweep, pre: torch.Tensor,
+                    wq: torch.Tensor, phi: torch.Tensor, in_place: bool = False
+                    ) -> tuple[ChunkGradient, ReadoutTraces]:
+    """The merges above for a readout of one state component, in the layer's C kernel (route_merge: ΔW
+    and G' in one pass over G, its rank-λ part in register tiles; docs/cpu.md): wq [R, B, n], the weight
+    of G in ΔW (q^0_readout[b, ρ], or for the shared trace Σ_k q^0_readout[b, k] W_out[k, i]); phi
+    [R, B], the readout's decay over the chunk. in_place: G' is written over memory.G (the learner's way
+    when the traces are the call's own: one G-sized buffer at the peak, not two)."""
+    R, B, n, m = memory.G.shape
+    lam = pre.shape[0]
+    G = memory.G.contiguous()
+    G_new = G if in_place else dispatch.output(R, B, n, m, like=G, dtype=G.dtype)
+    grad_W = dispatch.output(n, m, like=G, dtype=G.dtype)
+    g = route.g if route.g[0].is_contiguous() else route.g.contiguous()   # [λ, R·B, n]: a view of more lanes is read as is
+    kernels.call("route_merge", G, traces.eps.contiguous(), route.q0.contiguous(), g, pre.contiguous(),
+                 phi.contiguous(), wq.contiguous(), G_new, grad_W, R, B, n, m, lam, g.stride(0))
+    b, theta, G_b, G_theta = _bias_and_parameter_terms(memory, traces, route, wq, phi)
+    return ChunkGradient(W=grad_W, b=b, theta=theta), ReadoutTraces(G=G_new, G_b=G_b, G_theta=G_theta)
+
+
+def readout_memory_merge_cpu(kernels, memory: ReadoutTraces, traces: Traces, route: ChunkSweep, pre: torch.Tensor,
+                             readout_q0: torch.Tensor, readout_Phi: torch.Tensor, in_place: bool = False
+                             ) -> tuple[ChunkGradient, ReadoutTraces]:
+    """readout_memory_merge_ref on the cpu target. A readout of one state component (an LI readout) takes
+    the C kernel; one of more (d_r > 1: its Φ mixes the routes of a readout neuron) takes the reference."""
+    R, B = memory.G.shape[:2]
+    if readout_q0.shape[-1] != 1 or traces.eps.shape[2] == 0:
+        return readout_memory_merge_ref(memory, traces, route, pre, readout_q0, readout_Phi)
+    n = memory.G.shape[2]
+    wq = readout_q0.reshape(B, R).t()[..., None].expand(R, B, n)        # q^0_readout[b, ρ] for every i
+    return route_merge_cpu(kernels, memory, traces, route, pre, wq, readout_Phi.reshape(B, R).t(), in_place)
+
+
+def shared_readout_merge_cpu(kernels, memory: ReadoutTraces, traces: Traces, route: ChunkSweep, pre: torch.Tensor,
+                             weight: torch.Tensor, decay: torch.Tensor, in_place: bool = False
+                             ) -> tuple[ChunkGradient, ReadoutTraces]:
+    """shared_readout_merge_ref on the cpu target: the route merge with one route (F) and weight [B, n]."""
+    if traces.eps.shape[2] == 0:
+        return shared_readout_merge_ref(memory, traces, route, pre, weight, decay)
+    return route_merge_cpu(kernels, memory, traces, route, pre, weight[None], decay.to(pre.dtype)[None], in_place)

@@ -20,15 +20,14 @@ from ..errors import ShapeError
 from ..ops.merge import MAX_D as MAX_TRITON_D
 from ..ops.merge import ChunkGradient, Traces
 from ..ops import native, triton_support
-from ..ops.dispatch import ChunkBuffers
+from ..ops.dispatch import ChunkBuffers, chunk_output
 from ..ops.jacobians import densify
-from ..ops.readout_memory import (ReadoutTraces, readout_memory_merge_ref, route_signals, shared_readout_merge_ref,
-                                  stacked)
+from ..ops.readout_memory import ReadoutTraces, route_signals
 from . import finite, losses
 from .finite import GRADIENT_NAMES
 from .learner import Learner, StepResult, add_layer_grads
 from .network import LayerState, LinearNeuron, RSNN
-from .stages import CpuStages, Kept, TorchStages, TritonStages, load_cpu_kernels
+from .stages import CpuStages, TorchStages, TritonStages, load_cpu_kernels
 
 BACKENDS = ("auto", "torch", "triton", "cpu")
 CPU_DTYPES = (torch.float32, torch.float64)
@@ -131,6 +130,23 @@ def readout_jacobians_shared(readout) -> bool:
     _, _, jac = readout.neuron.step_with_jacobians(state, current, params)
     J = densify(jac, torch.Size(shape), torch.float64, "cpu")
     return all(torch.equal(x, x[:, :1].expand_as(x)) for x in (J.A, J.c))
+
+
+def readout_lanes(signal: torch.Tensor, readout_E: torch.Tensor, W_out: torch.Tensor, shared: bool,
+                  buffers: ChunkBuffers | None = None) -> torch.Tensor:
+    """The top hidden layer's P-stage input under the readout's memory, [λ, (1 + R)·B, n]: the signal's
+    B lanes λ̃^τ, then the route signals (route_signals, written in place; shared: E^τ on every neuron,
+    W_out factored out, R = 1). buffers: that layer's ChunkBuffers (the tensor is dead once its P-stage
+    ran: 46 MB a chunk at the brf suite's λ = 128, page faults each time when new)."""
+    lam, B, n = signal.shape
+    R = 1 if shared else readout_E.shape[2] * readout_E.shape[3]
+    lanes = chunk_output(buffers, "readout_lanes", lam, (1 + R) * B, n, like=signal, dtype=signal.dtype)
+    lanes[:, :B] = signal
+    if shared:
+        lanes[:, B:] = readout_E[:, :, 0, 0, None]
+    else:
+        route_signals(readout_E, W_out, out=lanes[:, B:])
+    return lanes
 
 
 class HYPR(Learner):
@@ -425,7 +441,7 @@ class HYPR(Learner):
         signal = dl_dy.transpose(0, 1)  # [λ, B, n_out]: λ^τ of the readout
         traces, memory = carried
         new_traces, new_memory = [None] * len(traces), [None] * len(memory)
-        routes = readout = None   # with readout memory: [λ, R·B, n] route signals; the readout's sweep
+        lanes = readout = None   # with readout memory: [λ, (1 + R)·B, n] the signal and route signals; the readout's sweep
         top = len(self.net.layers) - 1
         grads = [None] * len(self.net.layers)
         for i in range(top, -1, -1):  # top-down
@@ -434,26 +450,26 @@ class HYPR(Learner):
                 sweep, signal_gamma = stages.p_stage(layer, k, signal, signal_gamma=i > 0)
             else:   # one sweep over (1 + R)·B lanes: the signal's B, then the R route signals' (1.6× faster
                 #     than two calls with the torch P-stage, ECG size; one launch instead of two on a GPU)
-                lanes = 1 + memory[i].G.shape[0]
-                both, both_gamma = stages.p_stage(layer, Kept(stacked(k.r_prev, lanes, 2),
-                                                              stacked(k.current, lanes, 1), k.pre),
-                                                  torch.cat([signal, routes], 1), signal_gamma=i > 0)
-                B = signal.shape[1]
+                B = k.current.shape[1]
+                both, both_gamma = stages.p_stage(layer, k, lanes, signal_gamma=i > 0, e_lanes=B)   # no route E
                 (sweep, route), (signal_gamma, route_gamma) = both.split_lanes(B), (None, None) if i == 0 else \
                     both_gamma.split([B, both_gamma.shape[1] - B], 1)
             cross = None
             if memory[i] is not None:   # before the merge, which may write ε^λ over the ε^0 read here
+                in_place = recycle and stages.MERGES_IN_PLACE   # G' over G: the call's own traces only
                 if self.shared_memory and i == top - 1:   # one F for every readout neuron (K_κ = 1)
                     W_out = self.net.layers[top].W_in                                        # [n_out, n]
-                    cross, new_memory[i] = shared_readout_merge_ref(
+                    cross, new_memory[i] = stages.shared_readout_merge(
                         memory[i], traces[i], route, k.pre, torch.einsum("bk,ki->bi", readout.q0[..., 0], W_out),
-                        readout.Phi[:, 0, 0, 0])
-                    if i > 0:
-                        route_gamma = torch.einsum("tbi,ki->tkbi", route_gamma, W_out).flatten(1, 2)  # per route again
+                        readout.Phi[:, 0, 0, 0], in_place)
+                    if i > 0:   # per route again below
+                        route_gamma = torch.einsum("tbi,ki->tkbi", route_gamma, W_out).flatten(1, 2)
+                        lanes = torch.cat([signal_gamma, route_gamma], 1) @ layer.W_in
                 else:
-                    cross, new_memory[i] = readout_memory_merge_ref(memory[i], traces[i], route, k.pre, readout.q0,
-                                                                    readout.Phi)
-                routes = route_gamma @ layer.W_in if i > 0 else None
+                    cross, new_memory[i] = stages.readout_memory_merge(memory[i], traces[i], route, k.pre, readout.q0,
+                                                                       readout.Phi, in_place)
+                    if i > 0:   # [λ, (1 + R)·B, n_in]: the signal and the route signals of the layer below
+                        lanes = both_gamma @ layer.W_in
             grad, new_traces[i] = self._merge(i, stages, traces[i], sweep, k.pre, recycle)
             if cross is not None:
                 grad = ChunkGradient(grad.W + cross.W, grad.b + cross.b, grad.theta + cross.theta)
@@ -463,10 +479,10 @@ class HYPR(Learner):
             if i == top and self.readout_memory and i > 0 and layer.d > 0:
                 readout = sweep
                 signal = sweep.g @ layer.W_in                   # λ̃^τ: the chunk's errors through the readout's leak
-                if self.shared_memory:                          # [λ, B, n]: E^τ on every neuron, W_out factored out
-                    routes = sweep.E[:, :, 0, 0, None].expand(*signal.shape).contiguous()
-                else:
-                    routes = route_signals(sweep.E, layer.W_in)    # [λ, R·B, n] for the route sweeps below
+                lanes = readout_lanes(signal, sweep.E, layer.W_in, self.shared_memory,
+                                      getattr(self.stages[i - 1], "buffers", None))
+            elif i > 0 and memory[i] is not None:
+                signal = lanes[:, :signal.shape[1]]
             elif i > 0:
                 signal = signal_gamma @ layer.W_in  # ∂l^τ/∂x^τ through same-step paths: [λ, B, n_in]
         if self.check_finite:

@@ -9,15 +9,22 @@ the merge kernel, `CpuStages` the neuron's generated C kernels (cpu target); bot
 `TorchStages` output by output.
 
     s_stage(layer, x [λ, B, n_in], state) -> (o^τ [λ, B, n], Kept, state after the chunk)
-    p_stage(layer, kept, signal λ^τ [λ, B, n], signal_gamma=True) -> (ChunkSweep, λ^τ γ^τ [λ, B, n]; the
-        layer below's signal: with signal_gamma=False the cpu stages skip it and give None, the others
-        compute it anyway)
+    p_stage(layer, kept, signal λ^τ [λ, k·B, n], signal_gamma=True, e_lanes=None) -> (ChunkSweep, λ^τ γ^τ
+        [λ, k·B, n]; the layer below's signal: with signal_gamma=False the cpu stages skip it and give
+        None, the others compute it anyway). k > 1: k signals over the same states (lane b at sample
+        b mod B: the readout's memory's route signals), which the cpu stages sweep without copying the
+        states k times. e_lanes: the sweep's E^τ covers the first e_lanes lanes only (the cpu stages
+        compute no more; the route lanes' E is never read)
     merge(traces, sweep, pre, out=None) -> (ChunkGradient, traces after the chunk; ε^λ in out when given,
         which may be traces.eps itself where MERGES_IN_PLACE)
+    readout_memory_merge(memory, traces, route, pre, readout_q0, readout_Phi, in_place=False) and
+    shared_readout_merge(memory, traces, route, pre, weight, decay, in_place=False) -> (ChunkGradient,
+        ReadoutTraces after the chunk): the readout's memory (ops/readout_memory.py); in_place (honoured
+        where MERGES_IN_PLACE): G' over memory.G
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -27,7 +34,9 @@ from ..ops.cpu_kernels import CpuKernels
 from ..ops.dispatch import ChunkBuffers, chunk_output
 from ..ops.jacobians import densify
 from ..ops.merge import merge_cpu, merge_ref, merge_triton
-from ..ops.p_stage import p_stage_cpu, p_stage_ref, p_stage_torch, p_stage_triton
+from ..ops.p_stage import ChunkSweep, p_stage_cpu, p_stage_ref, p_stage_torch, p_stage_triton
+from ..ops.readout_memory import (readout_memory_merge_cpu, readout_memory_merge_ref, shared_readout_merge_cpu,
+                                  shared_readout_merge_ref, stacked)
 from ..ops.s_stage import s_stage_cpu, s_stage_ref, s_stage_triton
 from .network import Layer, LayerState
 
@@ -48,6 +57,27 @@ def presynaptic(layer: Layer, x: torch.Tensor, o_prev: torch.Tensor, out: torch.
     return torch.cat([x, o_prev], -1, out=out) if out is not None else torch.cat([x, o_prev], -1)
 
 
+def readout_memory_merge_torch(memory, traces, route, pre, readout_q0, readout_Phi, in_place: bool = False):
+    """The torch and Triton stages' readout-memory merge: the reference (never in place)."""
+    return readout_memory_merge_ref(memory, traces, route, pre, readout_q0, readout_Phi)
+
+
+def shared_readout_merge_torch(memory, traces, route, pre, weight, decay, in_place: bool = False):
+    return shared_readout_merge_ref(memory, traces, route, pre, weight, decay)
+
+
+def first_E(sweep: ChunkSweep, e_lanes: int | None) -> ChunkSweep:
+    """sweep with E^τ of its first e_lanes lanes only (a view), as the cpu P-stage computes it."""
+    return sweep if e_lanes is None else replace(sweep, E=sweep.E[:, :e_lanes])
+
+
+def lanes_of(kept: Kept, signal: torch.Tensor) -> Kept:
+    """kept with its states and currents stacked k times along the batch when the signal has k·B lanes
+    ([λ, k·B, n]: block j of B lanes over the same samples), for the P-stages that need them stacked."""
+    k = signal.shape[1] // kept.current.shape[1]
+    return kept if k == 1 else Kept(stacked(kept.r_prev, k, 2), stacked(kept.current, k, 1), kept.pre)
+
+
 class TorchStages:
     """drop_spike_paths: leave out every path through a neuron's own previous spike z^{t-1} (the
     carried component named z): A's column z and a_z are zeroed. This is what the authors' HYPR
@@ -65,7 +95,12 @@ class TorchStages:
                                                           layer.params_tuple())     # outs: o^0..o^λ
         return outs[1:], Kept(r_prev, current, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
 
-    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True):
+    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True,
+                e_lanes: int | None = None):
+        sweep, signal_gamma = self._p_stage(layer, lanes_of(kept, signal), signal)
+        return first_E(sweep, e_lanes), signal_gamma
+
+    def _p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor):
         r_prev, theta = tuple(kept.r_prev.unbind(1)), layer.params_tuple()
         if not self.drop_spike_paths:  # the generated sweep: unrolled algebra, structural zeros skipped
             return p_stage_torch(layer.neuron, r_prev, kept.current, signal, theta)
@@ -78,6 +113,8 @@ class TorchStages:
         return p_stage_ref(J, signal)
 
     merge = staticmethod(merge_ref)
+    readout_memory_merge = staticmethod(readout_memory_merge_torch)
+    shared_readout_merge = staticmethod(shared_readout_merge_torch)
 
 
 def stacked_params(layer: Layer) -> torch.Tensor:
@@ -100,8 +137,11 @@ class CompiledStages:
                                                        torch.stack(s.r), s.o, stacked_params(layer))   # outs: o^0..o^λ
         return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1])), LayerState(r_out, o_out)
 
-    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True):
-        return self.P_STAGE(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer))
+    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True,
+                e_lanes: int | None = None):
+        kept = lanes_of(kept, signal)
+        sweep, signal_gamma = self.P_STAGE(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer))
+        return first_E(sweep, e_lanes), signal_gamma
 
 
 class TritonStages(CompiledStages):
@@ -111,6 +151,8 @@ class TritonStages(CompiledStages):
     MERGES_IN_PLACE = False
     S_STAGE, P_STAGE = staticmethod(s_stage_triton), staticmethod(p_stage_triton)
     merge = staticmethod(merge_triton)
+    readout_memory_merge = staticmethod(readout_memory_merge_torch)
+    shared_readout_merge = staticmethod(shared_readout_merge_torch)
 
 
 def load_cpu_kernels(neuron) -> CpuKernels:
@@ -137,9 +179,16 @@ class CpuStages(CompiledStages):
             if layer.recurrent else None                                                   # [λ, B, m]
         return outs[1:], Kept(r_prev, cur, presynaptic(layer, x, outs[:-1], pre)), LayerState(r_out, o_out)
 
-    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True):
+    def p_stage(self, layer: Layer, kept: Kept, signal: torch.Tensor, signal_gamma: bool = True,
+                e_lanes: int | None = None):
         return p_stage_cpu(self.kernels, kept.r_prev, kept.current, signal, stacked_params(layer), signal_gamma,
-                           self.buffers)
+                           self.buffers, e_lanes)
 
     def merge(self, traces, sweep, pre, out=None):
         return merge_cpu(self.kernels, traces, sweep, pre, out)
+
+    def readout_memory_merge(self, memory, traces, route, pre, readout_q0, readout_Phi, in_place: bool = False):
+        return readout_memory_merge_cpu(self.kernels, memory, traces, route, pre, readout_q0, readout_Phi, in_place)
+
+    def shared_readout_merge(self, memory, traces, route, pre, weight, decay, in_place: bool = False):
+        return shared_readout_merge_cpu(self.kernels, memory, traces, route, pre, weight, decay, in_place)

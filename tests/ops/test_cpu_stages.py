@@ -242,3 +242,70 @@ def test_p_stage_with_several_lane_blocks_per_sample(nan_outputs):
     assert_outputs_close({"b": grad.b, "theta": grad.theta, "eps_b": new.eps_b, "Theta": new.Theta},
                          {"b": ref_grad.b, "theta": ref_grad.theta, "eps_b": ref_traces.eps_b,
                           "Theta": ref_traces.Theta}, TOL[torch.float64], "brf merge's small terms, n = 259")
+
+
+@DTYPES
+@pytest.mark.parametrize("registers", ["native", "16 registers"])
+@pytest.mark.parametrize("neuron", ["lif", "brf", "adex"])
+def test_route_merge_equals_the_readout_memory_references(neuron, registers, dtype, nan_outputs):
+    """The readout's memory on the cpu target (ops/readout_memory.py): readout_memory_merge_cpu against
+    readout_memory_merge_ref (R = 3 routes of an LI readout) and shared_readout_merge_cpu against
+    shared_readout_merge_ref (one trace), out of place and in place (G' over G, equal to the bit), at
+    odd sizes: n = 37 neurons end in a group smaller than a tile's, m = 45 inputs in a padded tile,
+    λ = 7 and λ = 130 (two blocks of 128 steps); the routes' g^τ read in place from a sweep over more
+    lanes (a view strided per step, as the learner hands it over)."""
+    from hyprgen.ops.readout_memory import (ReadoutTraces, readout_memory_merge_cpu, readout_memory_merge_ref,
+                                            shared_readout_merge_cpu, shared_readout_merge_ref)
+    kernels = fused_merge_kernels(neuron, registers)
+    d, p, R, m = kernels.D, kernels.P, 3, N_IN
+    gen = torch.Generator().manual_seed(5)
+    r = lambda *s: torch.randn(*s, generator=gen, dtype=dtype)  # noqa: E731
+    outputs = lambda grad, memory: {"W": grad.W, "b": grad.b, "theta": grad.theta, "G": memory.G,  # noqa: E731
+                                    "G_b": memory.G_b, "G_theta": memory.G_theta}
+    for lam in (7, 130):
+        traces = Traces(r(B, N, d, m), r(B, N, d), r(B, N, d, p))
+        pre = r(lam, B, m)
+        for routes in (R, 1):   # per route (readout neuron), and the shared trace F
+            memory = ReadoutTraces(r(routes, B, N, m), r(routes, B, N), r(routes, B, N, p))
+            g = r(lam, (1 + routes) * B, N)[:, B:]   # the route lanes of a sweep over (1 + R)·B: strided per step
+            route = ChunkSweep(q0=r(routes * B, N, d), g=g, E=r(lam, routes * B, N, d),
+                               Phi=r(routes * B, N, d, d), theta_grad=r(routes * B, N, p),
+                               Theta_in=r(routes * B, N, d, p))
+            if routes == R:
+                args = (r(B, R, 1), r(B, R, 1, 1))   # the readout's q^0 and Φ
+                ref, cpu = readout_memory_merge_ref, readout_memory_merge_cpu
+            else:
+                args = (r(B, N), r(B))               # weight Σ_k q^0[b, k] W_out[k, i]; decay
+                ref, cpu = shared_readout_merge_ref, shared_readout_merge_cpu
+            want = outputs(*ref(memory, traces, route, pre, *args))
+            what = f"{neuron} route merge ({registers}), {routes} route(s), λ = {lam}"
+            got = outputs(*cpu(kernels, memory, traces, route, pre, *args))
+            assert_outputs_close(got, want, TOL[dtype], what)
+            own = ReadoutTraces(memory.G.clone(), memory.G_b, memory.G_theta)
+            grad, new = cpu(kernels, own, traces, route, pre, *args, in_place=True)
+            assert new.G.data_ptr() == own.G.data_ptr(), f"{what}: not in place"
+            assert all(torch.equal(a, b) for a, b in zip(outputs(grad, new).values(), got.values())), \
+                f"{what}: in place differs from out of place"
+
+
+@DTYPES
+@pytest.mark.parametrize("neuron", ["lif", "brf"])
+def test_p_stage_sweeps_several_signals_over_one_copy_of_the_states(neuron, dtype, nan_outputs):
+    """A signal of k·B lanes over states of B samples (the readout's memory's route signals): lane b
+    sweeps sample b mod B, against the torch P-stage on states stacked k times, with E^τ of every lane
+    or of the first B (e_lanes); a signal whose lanes are no multiple of B is refused."""
+    from hyprgen.ops.readout_memory import stacked
+    layer, x = layer_setup(neuron, dtype)
+    cpu, torch_stages = CpuStages(load_cpu_kernels(layer.neuron)), TorchStages()
+    _, kept, _ = torch_stages.s_stage(layer, x[:LAM], layer.init_state(B))
+    signal = torch.randn(LAM, 3 * B, N, generator=torch.Generator().manual_seed(6), dtype=dtype)
+    ref, ref_sg = torch_stages.p_stage(layer, type(kept)(stacked(kept.r_prev, 3, 2), stacked(kept.current, 3, 1),
+                                                         kept.pre), signal)
+    fields = ("q0", "g", "E", "Phi", "theta_grad", "Theta_in")
+    for e_lanes in (None, B):   # E^τ of every lane, or of the first B only (the learner's, for route lanes)
+        got, got_sg = cpu.p_stage(layer, kept, signal, e_lanes=e_lanes)
+        want = {f: getattr(ref, f) for f in fields} | {"signal_gamma": ref_sg, "E": ref.E[:, :e_lanes]}
+        assert_outputs_close({f: getattr(got, f) for f in fields} | {"signal_gamma": got_sg}, want, TOL[dtype],
+                             f"{neuron} P-stage, 3 signals over {B} samples, E of {e_lanes or 3 * B} lanes")
+    with pytest.raises(ValueError, match=r"signal \(7, 4, 37\) must be \[λ = 7, k·3, n = 37\]"):
+        cpu.p_stage(layer, kept, signal[:, :4])

@@ -3,8 +3,8 @@
 The kernels of a neuron, each in float and in double: the S-stage's neuron step (the recurrent
 product stays a BLAS GEMM, in the launcher), the P-stage's reverse sweep with the Jacobians
 recomputed in registers (the statements of the Triton kernel: codegen/unrolled.py), and the merge:
-its ε-sized part (Φ ε and q^0 ε, unrolled over the d components), for short chunks the fused merge
-(ε^λ in register tiles), and the bias and parameter terms. Launchers and references:
+its ε-sized part (Φ ε and q^0 ε, unrolled over the d components), the fused merge (ε^λ in register
+tiles of up to 4 neurons; the default for d > 0), and the bias and parameter terms. Launchers and references:
 hyprgen/ops/s_stage.py, p_stage.py, merge.py; compiling and loading: hyprgen/ops/native.py.
 Every statement is a declaration `const hg_real x = ...;` except the sweep's carried variables,
 which are assigned (their blocks' arrays hold them between steps).
@@ -132,6 +132,9 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
         tile_vectors=fused_merge_tile_vectors(sweep["d"]),
         tile_neurons={registers: fused_merge_tile_neurons(sweep["d"], registers) for registers in (16, 32)},
         tile_groups=sorted({1} | {fused_merge_tile_neurons(sweep["d"], registers) for registers in (16, 32)}),
+        route_vectors=ROUTE_TILE_VECTORS,
+        route_neurons={registers: route_tile_neurons(registers) for registers in (16, 32)},
+        route_groups=sorted({1} | {route_tile_neurons(registers) for registers in (16, 32)}),
     )
 
 
@@ -149,4 +152,14 @@ def fused_merge_tile_neurons(d: int, registers: int) -> int:
     share each vector of p^τ, so a load feeds neurons·d FMAs."""
     v = fused_merge_tile_vectors(d)
     fit = max(1, (registers - 2 - v) // (d * v))
+    return 1 << min(2, fit.bit_length() - 1)
+
+
+ROUTE_TILE_VECTORS = 4   # the route merge's vectors of inputs per tile (one row of G per neuron)
+
+
+def route_tile_neurons(registers: int) -> int:
+    """Neurons per route-merge tile (one route, one sample), a power of two up to 4: their
+    ROUTE_TILE_VECTORS accumulators each, the p^τ vectors and a broadcast within the vector registers."""
+    fit = max(1, (registers - 1 - ROUTE_TILE_VECTORS) // ROUTE_TILE_VECTORS)
     return 1 << min(2, fit.bit_length() - 1)
