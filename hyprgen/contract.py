@@ -44,10 +44,28 @@ TRITON_SUFFIX = "_triton"
 KERNEL_STAGES = ("s_stage", "p_stage")
 
 # The C kernels of a neuron (the cpu target) sit in generated/<name><CPU_SUFFIX>.c: per stage and
-# precision one function <name>_<stage>_<f32|f64> (codegen/c_module.py; ctypes signatures: ops/cpu_kernels.py).
+# precision one function <name>_<stage>_<f32|f64> (codegen/c_module.py), with the signatures below
+# (ctypes: ops/cpu_kernels.py).
 CPU_SUFFIX = "_cpu"
 # merge_fused and route_merge: d > 0 only
 CPU_STAGES = ("s_stage", "p_stage", "merge", "merge_fused", "merge_small", "route_merge")
+CPU_SIGNATURES = {   # stage → (tensor arguments, int64 sizes); the thread count comes last
+    "s_stage": (("cur", "states", "outs", "theta"), ("B", "n", "lam")),
+    "p_stage": (("r_prev", "cur", "signal", "theta", "q0", "g", "sg", "E", "Phi", "theta_grad", "Theta_in"),
+                ("B", "B_in", "B_E", "n", "lam")),
+    "merge": (("eps", "q0", "Phi", "eps_out", "grad_W"), ("B", "n", "m")),
+    "merge_fused": (("eps", "q0", "Phi", "E", "pre", "eps_out", "grad_W"), ("B", "n", "m", "lam")),
+    "merge_small": (("eps_b", "Theta", "q0", "Phi", "E", "g", "theta_grad", "Theta_in", "eps_b_out", "Theta_out",
+                     "grad_b", "grad_theta"), ("B", "n", "lam")),
+    "route_merge": (("G", "eps", "q0w", "gw", "pre", "phi", "wq", "G_out", "grad_W"),
+                    ("R", "B", "n", "m", "lam", "ld_gw")),
+}
+CPU_STATUS = ("merge_fused", "route_merge")   # kernels that return an int: 0, or 1 when an allocation inside failed
+# The fingerprint of that interface, which every generated C file returns from <name>_abi(): a file
+# written for other signatures is refused when loaded (ops/cpu_kernels.py) instead of being called
+# with arguments it does not take (a crash, or memory written where it should not be).
+CPU_ABI = hashlib.sha256(repr((sorted(CPU_SIGNATURES.items()), CPU_STATUS)).encode()).hexdigest()[:16]
+
 TRITON_MODULE_API = ("NAME", "SPEC_HASH", "D", "P", "NOT_SPECIALIZED")
 
 

@@ -14,22 +14,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..contract import CPU_STAGES
+from ..contract import CPU_ABI, CPU_SIGNATURES as SIGNATURES, CPU_STAGES, CPU_STATUS as STATUS
 from ..errors import HyprgenError
 
 _P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-SIGNATURES = {   # stage → (tensor arguments, int64 sizes); the thread count comes last
-    "s_stage": (("cur", "states", "outs", "theta"), ("B", "n", "lam")),
-    "p_stage": (("r_prev", "cur", "signal", "theta", "q0", "g", "sg", "E", "Phi", "theta_grad", "Theta_in"),
-                ("B", "B_in", "B_E", "n", "lam")),
-    "merge": (("eps", "q0", "Phi", "eps_out", "grad_W"), ("B", "n", "m")),
-    "merge_fused": (("eps", "q0", "Phi", "E", "pre", "eps_out", "grad_W"), ("B", "n", "m", "lam")),
-    "merge_small": (("eps_b", "Theta", "q0", "Phi", "E", "g", "theta_grad", "Theta_in", "eps_b_out", "Theta_out",
-                     "grad_b", "grad_theta"), ("B", "n", "lam")),
-    "route_merge": (("G", "eps", "q0w", "gw", "pre", "phi", "wq", "G_out", "grad_W"),
-                    ("R", "B", "n", "m", "lam", "ld_gw")),
-}
-STATUS = {"merge_fused", "route_merge"}   # kernels that return an int: 0, or 1 when an allocation inside failed
 OPTIONAL = {("p_stage", "sg")}   # tensor arguments that may be None (NULL: not computed)
 # tensor arguments whose leading dimension may be strided (every x[t] contiguous; the caller passes the
 # stride among the sizes): route_merge's gw, the route lanes of a P-stage's g over (1 + R)·B lanes
@@ -60,6 +48,15 @@ class CpuKernels:
 
     @staticmethod
     def of(name: str, library: ctypes.CDLL) -> "CpuKernels":
+        """The kernels of a loaded library, refused unless it was generated for this hyprgen's kernel
+        signatures (contract.CPU_ABI): a call with arguments a kernel does not take would crash."""
+        abi = getattr(library, f"{name}_abi", None)
+        if abi is not None:
+            abi.restype = ctypes.c_char_p
+        found = abi().decode() if abi is not None else "none (written before kernels carried one)"
+        if found != CPU_ABI:
+            raise HyprgenError(f"the cpu kernels of '{name}' were generated for other kernel signatures (abi "
+                               f"{found}; this hyprgen's: {CPU_ABI}): rebuild them with `hyprgen build`")
         for export, restype in (("spec_hash", ctypes.c_char_p), ("carried", _INT), ("params", _INT)):
             getattr(library, f"{name}_{export}").restype = restype
         return CpuKernels(name, getattr(library, f"{name}_carried")(), getattr(library, f"{name}_params")(),

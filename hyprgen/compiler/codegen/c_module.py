@@ -14,6 +14,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ... import __version__
+from ...contract import CPU_ABI
 from ..ir import KernelIR
 from .c_printer import PRECISION_EPILOGUE, VECTOR_MATH, c_code, precision_prelude
 from .render import jacobian_variables, live_definitions, parser, render, sweep_context
@@ -132,7 +133,7 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
         tile_vectors=fused_merge_tile_vectors(sweep["d"]),
         tile_neurons={registers: fused_merge_tile_neurons(sweep["d"], registers) for registers in (16, 32)},
         tile_groups=sorted({1} | {fused_merge_tile_neurons(sweep["d"], registers) for registers in (16, 32)}),
-        route_vectors=ROUTE_TILE_VECTORS,
+        route_vectors=ROUTE_TILE_VECTORS, cpu_abi=CPU_ABI,
         route_neurons={registers: route_tile_neurons(registers) for registers in (16, 32)},
         route_groups=sorted({1} | {route_tile_neurons(registers) for registers in (16, 32)}),
     )
