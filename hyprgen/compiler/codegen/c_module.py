@@ -131,11 +131,8 @@ def render_c(ir: KernelIR, sympy_version: str) -> str:
         phi=[(k, l, value) for k, row in enumerate(sweep["phi_rows"]) for l, value in enumerate(row)],
         theta_in=[(k, j, value) for k, row in enumerate(sweep["theta_in_rows"]) for j, value in enumerate(row)],
         tile_vectors=fused_merge_tile_vectors(sweep["d"]),
-        tile_neurons={registers: fused_merge_tile_neurons(sweep["d"], registers) for registers in (16, 32)},
-        tile_groups=sorted({1} | {fused_merge_tile_neurons(sweep["d"], registers) for registers in (16, 32)}),
-        route_vectors=ROUTE_TILE_VECTORS, cpu_abi=CPU_ABI,
-        route_neurons={registers: route_tile_neurons(registers) for registers in (16, 32)},
-        route_groups=sorted({1} | {route_tile_neurons(registers) for registers in (16, 32)}),
+        tiles=tile_variants(lambda registers: fused_merge_tile_neurons(sweep["d"], registers)),
+        route_vectors=ROUTE_TILE_VECTORS, route_tiles=tile_variants(route_tile_neurons), cpu_abi=CPU_ABI,
     )
 
 
@@ -148,19 +145,28 @@ def fused_merge_tile_vectors(d: int) -> int:
 
 
 def fused_merge_tile_neurons(d: int, registers: int) -> int:
-    """Neurons per fused-merge tile, a power of two up to 4: as many as keep the tile's d·v accumulators
-    per neuron, its v vectors of p^τ and a broadcast within the vector registers. The neurons of a tile
-    share each vector of p^τ, so a load feeds neurons·d FMAs."""
+    """Neurons per fused-merge tile: each holds d·v accumulators (v = fused_merge_tile_vectors), and the
+    neurons of a tile share each vector of p^τ, so a load feeds neurons·d FMAs."""
     v = fused_merge_tile_vectors(d)
-    fit = max(1, (registers - 2 - v) // (d * v))
-    return 1 << min(2, fit.bit_length() - 1)
+    return tile_neurons(d * v, v, registers)
 
 
 ROUTE_TILE_VECTORS = 4   # the route merge's vectors of inputs per tile (one row of G per neuron)
 
 
 def route_tile_neurons(registers: int) -> int:
-    """Neurons per route-merge tile (one route, one sample), a power of two up to 4: their
-    ROUTE_TILE_VECTORS accumulators each, the p^τ vectors and a broadcast within the vector registers."""
-    fit = max(1, (registers - 1 - ROUTE_TILE_VECTORS) // ROUTE_TILE_VECTORS)
+    """Neurons per route-merge tile (one route, one sample): ROUTE_TILE_VECTORS accumulators each."""
+    return tile_neurons(ROUTE_TILE_VECTORS, ROUTE_TILE_VECTORS, registers)
+
+
+def tile_neurons(per_neuron: int, shared: int, registers: int) -> int:
+    """A tile's neurons, a power of two up to 4: as many as keep per_neuron accumulators each, the
+    tile's `shared` vectors of p^τ, a broadcast and one spare within the vector registers."""
+    fit = max(1, (registers - 2 - shared) // per_neuron)
     return 1 << min(2, fit.bit_length() - 1)
+
+
+def tile_variants(neurons) -> dict:
+    """neurons(registers) for 16 and 32 vector registers, and the tile sizes to generate (1 for the rest)."""
+    by_registers = {registers: neurons(registers) for registers in (16, 32)}
+    return {"by_registers": by_registers, "groups": sorted({1, *by_registers.values()})}
