@@ -2,9 +2,9 @@
 
     merge_ref(traces, sweep, pre)       plain PyTorch: the reference
     merge_triton(traces, sweep, pre)    `merge_kernel` for the weight terms, torch for the small ones
-    merge_cpu(kernels, traces, sweep, pre)   the neuron's C merge: for short chunks one fused pass over ε,
-                                        else Φ ε and q^0 ε in C (ε read once) and GEMMs for the rank-λ
-                                        terms; the small ones in C too (cpu target)
+    merge_cpu(kernels, traces, sweep, pre)   the neuron's C merge: one fused pass over ε (or, split, Φ ε
+                                        and q^0 ε in C and GEMMs for the rank-λ terms); the small ones
+                                        in C too (cpu target)
 
 Shapes: λ steps, B samples, n neurons, m presynaptic inputs, d carried state components.
 
